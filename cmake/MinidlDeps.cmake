@@ -1,0 +1,34 @@
+# Host dependencies: OpenBLAS (minidl_blas), threads, zlib, MPI (MINIDL_MPI = AUTO | ON | OFF).
+find_package(Threads REQUIRED)
+find_package(ZLIB REQUIRED)
+
+# OpenBLAS: Debian's libopenblas-dev. MINIDL_PORTABLE links the static archive (and its Fortran runtime)
+# into libminidl so that the GPU machine, which has no OpenBLAS, needs nothing more.
+find_path(OPENBLAS_INCLUDE_DIR cblas.h PATHS /usr/include/x86_64-linux-gnu/openblas-pthread /usr/include/openblas
+          /usr/include/x86_64-linux-gnu /usr/include)
+if(MINIDL_PORTABLE)
+  find_library(OPENBLAS_LIBRARY NAMES libopenblas.a PATHS /usr/lib/x86_64-linux-gnu/openblas-pthread)
+  execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libgfortran.a OUTPUT_VARIABLE _gfortran
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libquadmath.a OUTPUT_VARIABLE _quadmath
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  set(OPENBLAS_EXTRA ${_gfortran} ${_quadmath})
+else()
+  find_library(OPENBLAS_LIBRARY NAMES openblas PATHS /usr/lib/x86_64-linux-gnu/openblas-pthread)
+endif()
+if(NOT OPENBLAS_INCLUDE_DIR OR NOT OPENBLAS_LIBRARY)
+  message(FATAL_ERROR "OpenBLAS not found: run tools/setup.sh (Debian package libopenblas-dev)")
+endif()
+add_library(minidl_blas INTERFACE)
+target_include_directories(minidl_blas INTERFACE ${OPENBLAS_INCLUDE_DIR})
+target_link_libraries(minidl_blas INTERFACE ${OPENBLAS_LIBRARY} ${OPENBLAS_EXTRA})
+
+set(MINIDL_WITH_MPI OFF)
+if(NOT MINIDL_MPI STREQUAL "OFF")
+  find_package(MPI QUIET COMPONENTS CXX)
+  if(MPI_CXX_FOUND)
+    set(MINIDL_WITH_MPI ON)
+  elseif(MINIDL_MPI STREQUAL "ON")
+    message(FATAL_ERROR "MINIDL_MPI=ON but MPI was not found (Debian: libopenmpi-dev)")
+  endif()
+endif()

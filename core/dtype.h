@@ -1,0 +1,82 @@
+// Element types. f32 is the type of all math; bf16 and f16 are storage types (mixed precision with
+// f32 master weights); i32/i64 hold labels and indices; u8 holds raw images.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "core/half.h"
+
+namespace minidl {
+
+enum class DType : uint8_t { f32, f16, bf16, i32, i64, u8 };
+
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);             // "f32", "bf16", ...
+DType parse_dtype(const std::string& name);  // throws, listing the known names
+
+template <typename T>
+struct DTypeOf;
+template <>
+struct DTypeOf<float> {
+  static constexpr DType value = DType::f32;
+};
+template <>
+struct DTypeOf<f16> {
+  static constexpr DType value = DType::f16;
+};
+template <>
+struct DTypeOf<bf16> {
+  static constexpr DType value = DType::bf16;
+};
+template <>
+struct DTypeOf<int32_t> {
+  static constexpr DType value = DType::i32;
+};
+template <>
+struct DTypeOf<int64_t> {
+  static constexpr DType value = DType::i64;
+};
+template <>
+struct DTypeOf<uint8_t> {
+  static constexpr DType value = DType::u8;
+};
+
+// Converts one value between element types. 16-bit floats go through f32 (round to nearest even);
+// integers convert as C++ does (float -> int truncates toward zero).
+template <typename To, typename From>
+MINIDL_HD To cast_value(From v) {
+  if constexpr (std::is_same_v<From, bf16> || std::is_same_v<From, f16>) {
+    return cast_value<To>(to_f32(v));
+  } else if constexpr (std::is_same_v<To, bf16>) {
+    return to_bf16(static_cast<float>(v));
+  } else if constexpr (std::is_same_v<To, f16>) {
+    return to_f16(static_cast<float>(v));
+  } else {
+    return static_cast<To>(v);
+  }
+}
+
+// Calls fn(T{}) with T the C++ type of `t`: the one switch over dtypes that kernels share.
+template <typename Fn>
+decltype(auto) visit_dtype(DType t, Fn&& fn) {
+  switch (t) {
+    case DType::f32:
+      return fn(float{});
+    case DType::f16:
+      return fn(f16{});
+    case DType::bf16:
+      return fn(bf16{});
+    case DType::i32:
+      return fn(int32_t{});
+    case DType::i64:
+      return fn(int64_t{});
+    case DType::u8:
+      return fn(uint8_t{});
+  }
+  return fn(float{});  // unreachable: every enumerator is handled above
+}
+
+}  // namespace minidl

@@ -1,0 +1,83 @@
+// GEMM against a naive double-precision triple loop over odd shapes, all transposes, batches.
+#include <gtest/gtest.h>
+
+#include "kernels/gemm.h"
+#include "tests/testing.h"
+
+namespace minidl {
+namespace {
+
+using testing::random_tensor;
+
+// C = alpha op(A) op(B) + beta C in double, batch by batch.
+Tensor naive_gemm(bool ta, bool tb, float alpha, const Tensor& a, const Tensor& b, float beta,
+                  const Tensor& c) {
+  bool batched = a.dim() == 3;
+  int64_t B = batched ? a.size(0) : 1;
+  int64_t m = c.size(-2), n = c.size(-1), k = ta ? a.size(-2) : a.size(-1);
+  std::vector<float> va = a.to_vector<float>(), vb = b.to_vector<float>(),
+                     vc = c.to_vector<float>();
+  int64_t ar = a.size(-1), br = b.size(-1);
+  for (int64_t bt = 0; bt < B; ++bt)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int64_t p = 0; p < k; ++p) {
+          double x =
+              ta ? va[bt * a.size(-2) * ar + p * ar + i] : va[bt * a.size(-2) * ar + i * ar + p];
+          double y =
+              tb ? vb[bt * b.size(-2) * br + j * br + p] : vb[bt * b.size(-2) * br + p * br + j];
+          acc += x * y;
+        }
+        float& out = vc[bt * m * n + i * n + j];
+        out = static_cast<float>(alpha * acc + beta * out);
+      }
+  return Tensor::from_vector(vc, c.shape());
+}
+
+TEST(Gemm, OddShapesAllTransposes) {
+  uint32_t seed = 1;
+  for (auto [m, n, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {1, 1, 1}, {3, 5, 7}, {17, 1, 33}, {64, 31, 129}}) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        Tensor a = random_tensor(ta ? Shape{k, m} : Shape{m, k}, seed++);
+        Tensor b = random_tensor(tb ? Shape{n, k} : Shape{k, n}, seed++);
+        Tensor c = random_tensor({m, n}, seed++);
+        Tensor ref = naive_gemm(ta, tb, 0.75f, a, b, 0.5f, c);
+        gemm(ta, tb, 0.75f, a, b, 0.5f, c);
+        EXPECT_TRUE(testing::all_close(c, ref, 1e-5, 1e-5))
+            << m << "x" << n << "x" << k << " " << ta << tb;
+      }
+  }
+}
+
+TEST(Gemm, StridedBatched) {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      Tensor a = random_tensor(ta ? Shape{3, 9, 5} : Shape{3, 5, 9}, 40);
+      Tensor b = random_tensor(tb ? Shape{3, 4, 9} : Shape{3, 9, 4}, 41);
+      Tensor c = random_tensor({3, 5, 4}, 42);
+      Tensor ref = naive_gemm(ta, tb, 1.f, a, b, 1.f, c);
+      gemm(ta, tb, 1.f, a, b, 1.f, c);
+      EXPECT_TRUE(testing::all_close(c, ref, 1e-5, 1e-5));
+    }
+}
+
+TEST(Gemm, ZeroInnerDimensionScalesC) {
+  Tensor a = Tensor::empty({2, 0}), b = Tensor::empty({0, 3});
+  Tensor c = Tensor::full({2, 3}, 4.0);
+  gemm(false, false, 1.f, a, b, 0.5f, c);
+  EXPECT_EQ(c.to_vector<float>(), std::vector<float>(6, 2.f));
+}
+
+TEST(Gemm, MatmulAndErrors) {
+  Tensor a = random_tensor({2, 3}, 1), b = random_tensor({3, 4}, 2);
+  EXPECT_EQ(matmul(a, b).shape(), (Shape{2, 4}));
+  EXPECT_MINIDL_ERROR(matmul(a, a), "gemm", "do not multiply", "[2, 3]");
+  EXPECT_MINIDL_ERROR(gemm(false, false, 1, a, b, 0, Tensor::empty({2, 4}, DType::bf16)), "gemm",
+                      "bf16");
+}
+
+}  // namespace
+}  // namespace minidl

@@ -1,0 +1,47 @@
+#include "tests/testing.h"
+
+#include <cmath>
+#include <random>
+#include <sstream>
+
+namespace minidl::testing {
+
+Tensor random_tensor(const Shape& shape, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
+  for (float& x : v) x = dist(rng);
+  return Tensor::from_vector(v, shape);
+}
+
+::testing::AssertionResult all_close(const Tensor& actual, const Tensor& ref, double atol,
+                                     double rtol) {
+  if (actual.shape() != ref.shape())
+    return ::testing::AssertionFailure()
+           << "shapes differ: " << shape_str(actual.shape()) << " vs " << shape_str(ref.shape());
+  std::vector<float> a = actual.to_vector<float>(), r = ref.to_vector<float>();
+  int64_t bad = 0, worst = -1;
+  double worst_excess = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    double diff = std::fabs(static_cast<double>(a[i]) - r[i]);
+    double tol = atol + rtol * std::fabs(static_cast<double>(r[i]));
+    bool nan_ok = std::isnan(a[i]) && std::isnan(r[i]);
+    if (!(diff <= tol) && !nan_ok) {
+      ++bad;
+      if (worst < 0 || diff - tol > worst_excess || std::isnan(diff)) {
+        worst = static_cast<int64_t>(i);
+        worst_excess = diff - tol;
+      }
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << bad << " of " << a.size() << " elements differ (atol " << atol << ", rtol " << rtol
+         << "); worst at flat index " << worst << ": " << a[worst] << " vs reference " << r[worst];
+}
+
+bool has_gpu() {
+  return cuda_device_count() > 0;
+}
+
+}  // namespace minidl::testing

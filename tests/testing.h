@@ -1,0 +1,45 @@
+// Helpers shared by the test suites: seeded random tensors, the twin comparison (atol +
+// rtol*|ref|), and the GPU skip that lets the same binaries run on machines without one.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+#include "core/tensor.h"
+
+namespace minidl::testing {
+
+// A CPU f32 tensor of uniform values in [lo, hi), from std::mt19937 seeded with `seed`.
+Tensor random_tensor(const Shape& shape, uint32_t seed, float lo = -1.f, float hi = 1.f);
+
+// Compares two tensors (any devices; f32 view) element by element with |a - ref| <= atol +
+// rtol*|ref|; on failure reports how many elements differ and the worst one.
+::testing::AssertionResult all_close(const Tensor& actual, const Tensor& ref, double atol = 1e-5,
+                                     double rtol = 1e-5);
+
+bool has_gpu();
+
+}  // namespace minidl::testing
+
+// First line of every CUDA test: without a GPU the test is skipped, not failed.
+#define MINIDL_SKIP_WITHOUT_GPU()                                                        \
+  do {                                                                                   \
+    if (!::minidl::testing::has_gpu()) GTEST_SKIP() << "no CUDA device on this machine"; \
+  } while (0)
+
+// Expects `stmt` to throw minidl::Error whose message contains every listed fragment.
+#define EXPECT_MINIDL_ERROR(stmt, ...)                                      \
+  do {                                                                      \
+    try {                                                                   \
+      stmt;                                                                 \
+      ADD_FAILURE() << "expected minidl::Error from " #stmt;                \
+    } catch (const ::minidl::Error& e) {                                    \
+      for (const std::string& frag : std::vector<std::string>{__VA_ARGS__}) \
+        EXPECT_NE(std::string(e.what()).find(frag), std::string::npos)      \
+            << "message '" << e.what() << "' lacks '" << frag << "'";       \
+    }                                                                       \
+  } while (0)

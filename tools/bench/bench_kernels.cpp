@@ -1,0 +1,157 @@
+// Kernel benchmark: CPU GEMM GFLOP/s for square sizes 256..2048 and element-wise GB/s beside
+// memcpy; on a GPU, cuBLAS TFLOP/s and element-wise GB/s beside a device-to-device copy.
+//
+//   build/release/tools/minidl_bench_kernels [--cpu-only] [--gpu-only]
+//
+// Bandwidth counts bytes read + bytes written once each. Times are the median of repeated runs
+// after a warm-up; GPU times come from CUDA events around many launches.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/context.h"
+#include "core/parallel.h"
+#include "kernels/copy.h"
+#include "kernels/elementwise.h"
+#include "kernels/fill.h"
+#include "kernels/gemm.h"
+#include "kernels/random.h"
+#include "kernels/reduce.h"
+
+using namespace minidl;
+
+namespace {
+
+// Median seconds per call of fn, timed on the host (after sync), repeated for about `budget`
+// seconds.
+double time_host(const std::function<void()>& fn, Device dev, double budget = 0.4) {
+  fn();
+  synchronize(dev);
+  std::vector<double> runs;
+  auto start_all = std::chrono::steady_clock::now();
+  while (runs.size() < 5 ||
+         (std::chrono::duration<double>(std::chrono::steady_clock::now() - start_all).count() <
+              budget &&
+          runs.size() < 200)) {
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    synchronize(dev);
+    runs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(runs.begin(), runs.end());
+  return runs[runs.size() / 2];
+}
+
+// GPU: time `reps` back-to-back calls between two events.
+double time_gpu(const std::function<void()>& fn, Device dev, int reps = 50) {
+  fn();
+  synchronize(dev);
+  Event a(dev, true), b(dev, true);
+  a.record(current_stream(dev));
+  for (int i = 0; i < reps; ++i) fn();
+  b.record(current_stream(dev));
+  b.synchronize();
+  return a.elapsed_ms(b) / 1000.0 / reps;
+}
+
+void bench_device(Device dev) {
+  bool gpu = dev.is_cuda();
+  auto timer = [&](const std::function<void()>& fn) {
+    return gpu ? time_gpu(fn, dev) : time_host(fn, dev);
+  };
+  std::printf("\n== %s%s\n", dev.str().c_str(),
+              gpu ? "" : (" (" + std::to_string(num_threads()) + " threads)").c_str());
+
+  std::printf("GEMM (f32, C = A B, square)\n");
+  std::vector<int64_t> sizes = {256, 512, 1024, 2048};
+  if (gpu) sizes.insert(sizes.end(), {4096, 8192});
+  for (int64_t n : sizes) {
+    Tensor a = Tensor::empty({n, n}, DType::f32, dev), b = Tensor::empty({n, n}, DType::f32, dev),
+           c = Tensor::empty({n, n}, DType::f32, dev);
+    uniform_(a, -1, 1, 1, 0);
+    uniform_(b, -1, 1, 2, 0);
+    double s = timer([&] { gemm(false, false, 1.f, a, b, 0.f, c); });
+    double flops = 2.0 * n * n * n / s;
+    if (gpu)
+      std::printf("  %5lld: %8.2f TFLOP/s  (%.3f ms)\n", static_cast<long long>(n), flops / 1e12,
+                  s * 1e3);
+    else
+      std::printf("  %5lld: %8.1f GFLOP/s  (%.2f ms)\n", static_cast<long long>(n), flops / 1e9,
+                  s * 1e3);
+  }
+
+  const int64_t n = gpu ? (int64_t(1) << 26) : (int64_t(1) << 24);  // 256 MiB / 64 MiB of f32
+  Tensor x = Tensor::empty({n}, DType::f32, dev), y = Tensor::empty({n}, DType::f32, dev),
+         z = Tensor::empty({n}, DType::f32, dev);
+  uniform_(x, -1, 1, 3, 0);
+  uniform_(y, -1, 1, 4, 0);
+  double bytes = 4.0 * n;
+  Tensor sum_out = Tensor::empty({1}, DType::f32, dev);
+  struct Row {
+    const char* name;
+    double bytes;
+    std::function<void()> fn;
+  };
+  std::vector<Row> rows = {
+      {gpu ? "device-to-device copy" : "memcpy", 2 * bytes,
+       [&] { copy_bytes(z.data_ptr(), dev, x.data_ptr(), dev, x.nbytes()); }},
+      {"fill", bytes, [&] { fill(z, 1.0); }},
+      {"scale  (z = a x)", 2 * bytes, [&] { scale(2.f, x, z); }},
+      {"add    (z = x + y)", 3 * bytes, [&] { add(x, y, z); }},
+      {"axpy   (y += a x)", 3 * bytes, [&] { axpy(0.5f, x, y); }},
+      {"relu_forward", 2 * bytes, [&] { relu_forward(x, z); }},
+      {"relu_backward", 3 * bytes, [&] { relu_backward(x, y, z); }},
+      {"cast f32 -> bf16", 1.5 * bytes,
+       [&] {
+         static Tensor h;
+         if (!h.defined()) h = Tensor::empty({n}, DType::bf16, dev);
+         copy(h, x);
+       }},
+      {"sum (all elements)", bytes, [&] { sum(x, sum_out); }},
+  };
+  double copy_gbs = 0;
+  std::printf("Element-wise, %lld f32 elements (GB/s = bytes read + written / time)\n",
+              static_cast<long long>(n));
+  for (const Row& r : rows) {
+    double s = timer(r.fn);
+    double gbs = r.bytes / s / 1e9;
+    if (copy_gbs == 0) copy_gbs = gbs;
+    std::printf("  %-24s %8.1f GB/s  %5.0f%% of %s\n", r.name, gbs, 100.0 * gbs / copy_gbs,
+                gpu ? "copy" : "memcpy");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool cpu = true, gpu = true;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--cpu-only"))
+      gpu = false;
+    else if (!std::strcmp(argv[i], "--gpu-only"))
+      cpu = false;
+    else {
+      std::fprintf(stderr,
+                   "minidl_bench_kernels: unknown flag '%s' (known: --cpu-only, --gpu-only)\n",
+                   argv[i]);
+      return 2;
+    }
+  }
+  try {
+    std::printf("minidl kernel benchmark (%s build, %d CUDA device(s))\n",
+                MINIDL_WITH_CUDA ? "CUDA" : "CPU-only", cuda_device_count());
+    if (cpu) bench_device(Device::cpu());
+    if (gpu && cuda_device_count() > 0)
+      bench_device(Device::cuda(0));
+    else if (gpu)
+      std::printf("\n(no CUDA device: GPU section skipped)\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "minidl_bench_kernels: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian package minidl needs (build tools, libraries, Fashion-MNIST, PyTorch for the
+# reference tests). Idempotent: when everything is present it only checks, in about a second.
+# The CUDA toolkit (nvcc, cuBLAS, cuDNN, NCCL) is not a Debian package: it is looked for in
+# /usr/local/cuda and Python's nvidia/ wheels (docs/building.md); without it minidl builds for the CPU.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build git pkg-config
+  libopenblas-dev libgtest-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
+  libfmt-dev openmpi-bin libopenmpi-dev
+  dataset-fashion-mnist
+  python3 python3-numpy python3-torch python3-torchvision python3-matplotlib
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "setup: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
