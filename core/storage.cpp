@@ -5,6 +5,7 @@
 #include "core/allocator.h"
 #include "core/context.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 #if MINIDL_WITH_CUDA
 #include <cuda_runtime.h>
@@ -46,7 +47,12 @@ Storage::~Storage() {
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) {
   if (nbytes == 0) return;
   if (dst_device.is_cpu() && src_device.is_cpu()) {
-    std::memcpy(dst, src, nbytes);
+    // Large copies use every core: one thread does not saturate memory bandwidth.
+    char* d = static_cast<char*>(dst);
+    const char* s = static_cast<const char*>(src);
+    parallel_for(static_cast<int64_t>(nbytes), 1 << 20, [=](int64_t b, int64_t e) {
+      std::memcpy(d + b, s + b, static_cast<size_t>(e - b));
+    });
     return;
   }
 #if MINIDL_WITH_CUDA

@@ -97,8 +97,14 @@ void bench_device(Device dev) {
     std::function<void()> fn;
   };
   std::vector<Row> rows = {
-      {gpu ? "device-to-device copy" : "memcpy", 2 * bytes,
-       [&] { copy_bytes(z.data_ptr(), dev, x.data_ptr(), dev, x.nbytes()); }},
+      {gpu ? "device-to-device copy" : "memcpy (1 thread)", 2 * bytes,
+       [&] {
+         if (gpu)
+           copy_bytes(z.data_ptr(), dev, x.data_ptr(), dev, x.nbytes());
+         else
+           std::memcpy(z.data_ptr(), x.data_ptr(), x.nbytes());
+       }},
+      {"copy", 2 * bytes, [&] { copy(z, x); }},
       {"fill", bytes, [&] { fill(z, 1.0); }},
       {"scale  (z = a x)", 2 * bytes, [&] { scale(2.f, x, z); }},
       {"add    (z = x + y)", 3 * bytes, [&] { add(x, y, z); }},
