@@ -18,6 +18,8 @@ size_t dtype_size(DType t) {
       return 8;
     case DType::u8:
       return 1;
+    case DType::f64:
+      return 8;
   }
   MINIDL_FAIL("unknown dtype ", static_cast<int>(t));
 }
@@ -36,14 +38,21 @@ const char* dtype_name(DType t) {
       return "i64";
     case DType::u8:
       return "u8";
+    case DType::f64:
+      return "f64";
   }
   return "?";
 }
 
 DType parse_dtype(const std::string& name) {
-  for (DType t : {DType::f32, DType::f16, DType::bf16, DType::i32, DType::i64, DType::u8})
+  for (DType t :
+       {DType::f32, DType::f16, DType::bf16, DType::i32, DType::i64, DType::u8, DType::f64})
     if (name == dtype_name(t)) return t;
-  MINIDL_FAIL("unknown dtype '", name, "'; known: f32, f16, bf16, i32, i64, u8");
+  MINIDL_FAIL("unknown dtype '", name, "'; known: f32, f16, bf16, i32, i64, u8, f64");
+}
+
+void throw_dtype_error(const char* what, DType t) {
+  MINIDL_FAIL(what, ": dtype ", dtype_name(t), ", expected f32 or f64");
 }
 
 }  // namespace minidl

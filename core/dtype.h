@@ -1,5 +1,6 @@
 // Element types. f32 is the type of all math; bf16 and f16 are storage types (mixed precision with
-// f32 master weights); i32/i64 hold labels and indices; u8 holds raw images.
+// f32 master weights); i32/i64 hold labels and indices; u8 holds raw images. f64 exists for the
+// finite-difference gradient checks (CPU kernels of layers support it; training uses f32).
 #pragma once
 
 #include <cstddef>
@@ -11,17 +12,23 @@
 
 namespace minidl {
 
-enum class DType : uint8_t { f32, f16, bf16, i32, i64, u8 };
+enum class DType : uint8_t { f32, f16, bf16, i32, i64, u8, f64 };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);             // "f32", "bf16", ...
 DType parse_dtype(const std::string& name);  // throws, listing the known names
+[[noreturn]] void throw_dtype_error(const char* what,
+                                    DType t);  // "<what>: dtype u8, expected f32 or f64"
 
 template <typename T>
 struct DTypeOf;
 template <>
 struct DTypeOf<float> {
   static constexpr DType value = DType::f32;
+};
+template <>
+struct DTypeOf<double> {
+  static constexpr DType value = DType::f64;
 };
 template <>
 struct DTypeOf<f16> {
@@ -75,8 +82,19 @@ decltype(auto) visit_dtype(DType t, Fn&& fn) {
       return fn(int64_t{});
     case DType::u8:
       return fn(uint8_t{});
+    case DType::f64:
+      return fn(double{});
   }
   return fn(float{});  // unreachable: every enumerator is handled above
+}
+
+// visit_dtype for the math types only: fn(float{}) or fn(double{}); any other dtype is an error
+// naming `what` (the op and operand).
+template <typename Fn>
+decltype(auto) visit_floating(DType t, const char* what, Fn&& fn) {
+  if (t == DType::f64) return fn(double{});
+  if (t != DType::f32) throw_dtype_error(what, t);
+  return fn(float{});
 }
 
 }  // namespace minidl

@@ -9,14 +9,16 @@ static bool is_dense(const Tensor& t) {
 void check_elementwise(const char* op, const Tensor& like,
                        const std::vector<const Tensor*>& others) {
   check_defined(op, like, "input");
-  check_dtype(op, like, "input", DType::f32);
+  MINIDL_CHECK(like.dtype() == DType::f32 || like.dtype() == DType::f64, op, ": input ",
+               shape_str(like.shape()), " has dtype ", dtype_name(like.dtype()),
+               ", expected f32 or f64");
   MINIDL_CHECK(is_dense(like), op, ": input ", shape_str(like.shape()),
                " must be dense (contiguous or channels-last)");
   std::vector<const Tensor*> all{&like};
   for (const Tensor* t : others) {
     check_defined(op, *t, "operand");
     check_same_shape(op, like, "input", *t, "operand");
-    check_dtype(op, *t, "operand", DType::f32);
+    check_dtype(op, *t, "operand", like.dtype());
     MINIDL_CHECK(t->strides() == like.strides() || like.numel() <= 1, op, ": operand ",
                  shape_str(t->shape()), " is laid out differently from the input");
     all.push_back(t);
@@ -26,7 +28,7 @@ void check_elementwise(const char* op, const Tensor& like,
 
 Broadcast broadcast_for(const char* op, const Tensor& a, const Tensor& b) {
   check_defined(op, b, "b");
-  check_dtype(op, b, "b", DType::f32);
+  check_dtype(op, b, "b", a.dtype());
   check_same_device(op, {&a, &b});
   Broadcast bc;
   if (b.shape() == a.shape()) {

@@ -1,6 +1,6 @@
-// Element-wise f32 ops: add, sub, mul with per-channel broadcasting, axpy, scale, ReLU forward and
-// backward. Tensors must be dense (contiguous, or all channels-last alike); outputs may alias
-// inputs.
+// Element-wise ops: add, sub, mul with per-channel broadcasting, axpy, scale, ReLU forward and
+// backward. f32 (training) and f64 (gradient checks). Tensors must be dense (contiguous, or all
+// channels-last alike) and of one dtype; outputs may alias inputs.
 #pragma once
 
 #include "kernels/dispatch.h"
@@ -11,7 +11,8 @@ namespace minidl {
 
 enum class BinaryOp { add, sub, mul };
 
-MINIDL_HD float binary_element(BinaryOp op, float a, float b) {
+template <typename T>
+MINIDL_HD T binary_element(BinaryOp op, T a, T b) {
   switch (op) {
     case BinaryOp::add:
       return a + b;
@@ -20,15 +21,17 @@ MINIDL_HD float binary_element(BinaryOp op, float a, float b) {
     case BinaryOp::mul:
       return a * b;
   }
-  return 0.f;
+  return T(0);
 }
 
-MINIDL_HD float relu_forward_element(float x) {
-  return x > 0.f ? x : 0.f;
+template <typename T>
+MINIDL_HD T relu_forward_element(T x) {
+  return x > T(0) ? x : T(0);
 }
 // Uses the output y (y > 0 exactly where x > 0), so the input need not be kept.
-MINIDL_HD float relu_backward_element(float y, float dy) {
-  return y > 0.f ? dy : 0.f;
+template <typename T>
+MINIDL_HD T relu_backward_element(T y, T dy) {
+  return y > T(0) ? dy : T(0);
 }
 
 // How the second operand b reaches element i of a: a's own shape, one value per channel (dim 1 of
@@ -50,23 +53,23 @@ MINIDL_HD int64_t broadcast_index(const Broadcast& bc, int64_t i) {
 namespace cpu {
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
             Stream s);
-void axpy(float alpha, const Tensor& x, const Tensor& y, Stream s);
-void scale(float alpha, const Tensor& x, const Tensor& out, Stream s);
+void axpy(double alpha, const Tensor& x, const Tensor& y, Stream s);
+void scale(double alpha, const Tensor& x, const Tensor& out, Stream s);
 void relu_forward(const Tensor& x, const Tensor& y, Stream s);
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Stream s);
 }  // namespace cpu
 namespace cuda {
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
             Stream s);
-void axpy(float alpha, const Tensor& x, const Tensor& y, Stream s);
-void scale(float alpha, const Tensor& x, const Tensor& out, Stream s);
+void axpy(double alpha, const Tensor& x, const Tensor& y, Stream s);
+void scale(double alpha, const Tensor& x, const Tensor& out, Stream s);
 void relu_forward(const Tensor& x, const Tensor& y, Stream s);
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Stream s);
 }  // namespace cuda
 
 // ---- the ops ----
 
-// Checks that every tensor is f32, on one device, dense and laid out like `like` (same shape).
+// Checks that every tensor has like's dtype (f32 or f64), shape, device and dense layout.
 void check_elementwise(const char* op, const Tensor& like,
                        const std::vector<const Tensor*>& others);
 // Decides how b broadcasts against a; throws naming both shapes if it cannot.
@@ -90,13 +93,13 @@ inline void mul(const Tensor& a, const Tensor& b, const Tensor& out) {
 }
 
 // y += alpha * x
-inline void axpy(float alpha, const Tensor& x, const Tensor& y) {
+inline void axpy(double alpha, const Tensor& x, const Tensor& y) {
   check_elementwise("axpy", y, {&x});
   MINIDL_DISPATCH(y.device(), axpy, alpha, x, y);
 }
 
 // out = alpha * x
-inline void scale(float alpha, const Tensor& x, const Tensor& out) {
+inline void scale(double alpha, const Tensor& x, const Tensor& out) {
   check_elementwise("scale", x, {&out});
   MINIDL_DISPATCH(x.device(), scale, alpha, x, out);
 }

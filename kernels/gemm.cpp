@@ -2,14 +2,32 @@
 
 namespace minidl {
 
-void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
+static void check_sizes(const GemmArgs& g) {
+  MINIDL_CHECK(g.m >= 0 && g.n >= 0 && g.k >= 0 && g.batch >= 1, "gemm: bad sizes m=", g.m,
+               " n=", g.n, " k=", g.k, " batch=", g.batch);
+}
+
+void gemm(Device device, const GemmArgs& g, const float* a, const float* b, float* c) {
+  check_sizes(g);
+  MINIDL_DISPATCH(device, gemm, g, DType::f32, a, b, c);
+}
+
+void gemm(Device device, const GemmArgs& g, const double* a, const double* b, double* c) {
+  check_sizes(g);
+  MINIDL_DISPATCH(device, gemm, g, DType::f64, a, b, c);
+}
+
+void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
           const Tensor& c) {
   const char* op = "gemm";
   for (const Tensor* t : {&a, &b, &c}) {
     check_defined(op, *t, "operand");
-    check_dtype(op, *t, "operand", DType::f32);
     check_contiguous(op, *t, "operand");
   }
+  MINIDL_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64, op, ": A ", shape_str(a.shape()),
+               " has dtype ", dtype_name(a.dtype()), ", expected f32 or f64");
+  check_dtype(op, b, "B", a.dtype());
+  check_dtype(op, c, "C", a.dtype());
   check_same_device(op, {&a, &b, &c});
   int dims = a.dim();
   MINIDL_CHECK((dims == 2 || dims == 3) && b.dim() == dims && c.dim() == dims, op,
@@ -40,14 +58,15 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
     g.stride_c = c.size(1) * c.size(2);
   }
   if (g.batch == 0) return;
-  gemm(a.device(), g, a.data<float>(), b.data<float>(), c.data<float>());
+  check_sizes(g);
+  MINIDL_DISPATCH(a.device(), gemm, g, a.dtype(), a.data_ptr(), b.data_ptr(), c.data_ptr());
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   MINIDL_CHECK(a.dim() == 2 && b.dim() == 2, "matmul: 2-d operands expected, got ",
                shape_str(a.shape()), " and ", shape_str(b.shape()));
   Tensor c = Tensor::empty({trans_a ? a.size(1) : a.size(0), trans_b ? b.size(0) : b.size(1)},
-                           DType::f32, a.device());
+                           a.dtype(), a.device());
   gemm(trans_a, trans_b, 1.f, a, b, 0.f, c);
   return c;
 }

@@ -1,6 +1,6 @@
-// GEMM: C = alpha * op(A) @ op(B) + beta * C over row-major f32 matrices, optionally a strided
-// batch. CPU: OpenBLAS sgemm; CUDA: cuBLAS (row-major computed as the column-major product B^T
-// A^T).
+// GEMM: C = alpha * op(A) @ op(B) + beta * C over row-major f32 (or f64) matrices, optionally a
+// strided batch. CPU: OpenBLAS sgemm/dgemm; CUDA: cuBLAS (row-major is computed as the column-major
+// product B^T A^T).
 #pragma once
 
 #include "kernels/dispatch.h"
@@ -12,29 +12,27 @@ namespace minidl {
 struct GemmArgs {
   bool trans_a = false, trans_b = false;
   int64_t m = 0, n = 0, k = 0;
-  float alpha = 1.f, beta = 0.f;
+  double alpha = 1.0, beta = 0.0;
   int64_t lda = 0, ldb = 0, ldc = 0;
   int64_t batch = 1;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
 };
 
+// a, b, c point to `dtype` (f32 or f64) elements.
 namespace cpu {
-void gemm(const GemmArgs& g, const float* a, const float* b, float* c, Stream s);
+void gemm(const GemmArgs& g, DType dtype, const void* a, const void* b, void* c, Stream s);
 }
 namespace cuda {
-void gemm(const GemmArgs& g, const float* a, const float* b, float* c, Stream s);
+void gemm(const GemmArgs& g, DType dtype, const void* a, const void* b, void* c, Stream s);
 }
 
 // On raw pointers of `device` (for layers working on slices of their buffers).
-inline void gemm(Device device, const GemmArgs& g, const float* a, const float* b, float* c) {
-  MINIDL_CHECK(g.m >= 0 && g.n >= 0 && g.k >= 0 && g.batch >= 1, "gemm: bad sizes m=", g.m,
-               " n=", g.n, " k=", g.k, " batch=", g.batch);
-  MINIDL_DISPATCH(device, gemm, g, a, b, c);
-}
+void gemm(Device device, const GemmArgs& g, const float* a, const float* b, float* c);
+void gemm(Device device, const GemmArgs& g, const double* a, const double* b, double* c);
 
-// On tensors: A, B, C contiguous f32, all 2-d ([m, k] / [k, n] / [m, n], transposes applied) or all
-// 3-d with a common batch size.
-void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
+// On tensors: A, B, C contiguous, one dtype (f32 or f64), all 2-d ([m, k] / [k, n] / [m, n],
+// transposes applied) or all 3-d with a common batch size.
+void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
           const Tensor& c);
 
 // Returns op(A) @ op(B) as a new tensor.

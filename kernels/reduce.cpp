@@ -16,7 +16,8 @@ DimView dim_view(const Tensor& x, int dim) {
 
 static void check_reduce_input(const char* op, const Tensor& x) {
   check_defined(op, x, "x");
-  check_dtype(op, x, "x", DType::f32);
+  MINIDL_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": x ", shape_str(x.shape()),
+               " has dtype ", dtype_name(x.dtype()), ", expected f32 or f64");
   check_contiguous(op, x, "x");
 }
 
@@ -32,26 +33,26 @@ static void check_output(const char* op, const Tensor& x, const Tensor& out, con
 
 void sum(const Tensor& x, const Tensor& out) {
   check_reduce_input("sum", x);
-  check_output("sum", x, out, {1}, DType::f32, "out");
+  check_output("sum", x, out, {1}, x.dtype(), "out");
   MINIDL_DISPATCH(x.device(), sum_all, x, out);
 }
 
 void mean(const Tensor& x, const Tensor& out) {
   sum(x, out);
-  if (x.numel() > 0) scale(1.0f / static_cast<float>(x.numel()), out, out);
+  if (x.numel() > 0) scale(1.0 / static_cast<double>(x.numel()), out, out);
 }
 
 void sum_per_channel(const Tensor& x, const Tensor& out) {
   check_reduce_input("sum_per_channel", x);
   MINIDL_CHECK(x.dim() >= 2, "sum_per_channel: x must be [N, C, ...], got ", shape_str(x.shape()));
-  check_output("sum_per_channel", x, out, {x.size(1)}, DType::f32, "out");
+  check_output("sum_per_channel", x, out, {x.size(1)}, x.dtype(), "out");
   MINIDL_DISPATCH(x.device(), sum_per_channel, x, out);
 }
 
 void mean_per_channel(const Tensor& x, const Tensor& out) {
   sum_per_channel(x, out);
   int64_t count = x.size(1) > 0 ? x.numel() / x.size(1) : 0;
-  if (count > 0) scale(1.0f / static_cast<float>(count), out, out);
+  if (count > 0) scale(1.0 / static_cast<double>(count), out, out);
 }
 
 void max_along(const Tensor& x, int dim, const Tensor& values, const Tensor& indices) {
@@ -62,21 +63,21 @@ void max_along(const Tensor& x, int dim, const Tensor& values, const Tensor& ind
   int d = dim < 0 ? dim + x.dim() : dim;
   for (int i = 0; i < x.dim(); ++i)
     if (i != d) out_shape.push_back(x.size(i));
-  check_output("max_along", x, values, out_shape, DType::f32, "values");
+  check_output("max_along", x, values, out_shape, x.dtype(), "values");
   check_output("max_along", x, indices, out_shape, DType::i64, "indices");
   MINIDL_DISPATCH(x.device(), max_along, x, v, values, indices);
 }
 
-float sum_value(const Tensor& x) {
-  Tensor out = Tensor::empty({1}, DType::f32, x.device());
+double sum_value(const Tensor& x) {
+  Tensor out = Tensor::empty({1}, x.dtype(), x.device());
   sum(x, out);
-  return out.item<float>();
+  return out.item<double>();
 }
 
-float mean_value(const Tensor& x) {
-  Tensor out = Tensor::empty({1}, DType::f32, x.device());
+double mean_value(const Tensor& x) {
+  Tensor out = Tensor::empty({1}, x.dtype(), x.device());
   mean(x, out);
-  return out.item<float>();
+  return out.item<double>();
 }
 
 Tensor argmax(const Tensor& x, int dim) {
@@ -84,7 +85,7 @@ Tensor argmax(const Tensor& x, int dim) {
   int d = dim < 0 ? dim + x.dim() : dim;
   for (int i = 0; i < x.dim(); ++i)
     if (i != d) s.push_back(x.size(i));
-  Tensor values = Tensor::empty(s, DType::f32, x.device());
+  Tensor values = Tensor::empty(s, x.dtype(), x.device());
   Tensor indices = Tensor::empty(s, DType::i64, x.device());
   max_along(x, dim, values, indices);
   return indices;

@@ -1,6 +1,7 @@
-// Reductions over f32: sum and mean of all elements and per channel, max and argmax along a dim.
-// Sums accumulate in f32 in a fixed order (fixed-size blocks, each summed in order, then the block
-// sums in order), so the CPU result does not depend on the thread count.
+// Reductions over f32 (and f64, for gradient checks): sum and mean of all elements and per channel,
+// max and argmax along a dim. Outputs have x's dtype. Sums accumulate in x's dtype in a fixed order
+// (fixed-size blocks, each summed in order, then the block sums in order), so the CPU result does
+// not depend on the thread count.
 #pragma once
 
 #include "kernels/dispatch.h"
@@ -12,7 +13,8 @@ namespace minidl {
 constexpr int64_t kReduceBlock = 4096;  // elements per fixed-order partial sum on the CPU
 
 // Keeps the larger value and the first index reaching it; NaN wins (it propagates, as in PyTorch).
-MINIDL_HD void max_update(float v, int64_t i, float& best, int64_t& best_i) {
+template <typename T>
+MINIDL_HD void max_update(T v, int64_t i, T& best, int64_t& best_i) {
   bool v_nan = v != v, best_nan = best != best;
   if (best_i < 0 || (v > best && !best_nan) || (v_nan && !best_nan)) {
     best = v;
@@ -41,19 +43,20 @@ void max_along(const Tensor& x, DimView v, const Tensor& values, const Tensor& i
 
 // ---- the ops ----
 
-// out [1] = sum of all elements of x (contiguous f32).
+// out [1] = sum of all elements of x (contiguous f32 or f64; out of x's dtype).
 void sum(const Tensor& x, const Tensor& out);
 // out [1] = mean of all elements of x.
 void mean(const Tensor& x, const Tensor& out);
 // out [C] = sum over every dimension but dim 1 of x [N, C, ...] (contiguous).
 void sum_per_channel(const Tensor& x, const Tensor& out);
 void mean_per_channel(const Tensor& x, const Tensor& out);
-// values (f32) and indices (i64), x's shape without `dim`: the max along dim and its first index.
+// values (x's dtype) and indices (i64), x's shape without `dim`: the max along dim and its first
+// index.
 void max_along(const Tensor& x, int dim, const Tensor& values, const Tensor& indices);
 
 // Conveniences returning a host value or new tensors.
-float sum_value(const Tensor& x);
-float mean_value(const Tensor& x);
+double sum_value(const Tensor& x);
+double mean_value(const Tensor& x);
 Tensor argmax(const Tensor& x, int dim);
 
 }  // namespace minidl

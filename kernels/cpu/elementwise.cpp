@@ -15,11 +15,12 @@ static void for_each_index(int64_t n, F f) {
   });
 }
 
-void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
-            Stream) {
-  const float* pa = a.data<float>();
-  const float* pb = b.data<float>();
-  float* po = out.data<float>();
+template <typename T>
+static void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out,
+                         Broadcast bc) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
   if (bc.mode == Broadcast::same) {  // the common case, kept free of index math so it vectorises
     parallel_for(a.numel(), kGrain, [=](int64_t b, int64_t e) {
       switch (op) {
@@ -40,29 +41,49 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, Br
                  [=](int64_t i) { po[i] = binary_element(op, pa[i], pb[broadcast_index(bc, i)]); });
 }
 
-void axpy(float alpha, const Tensor& x, const Tensor& y, Stream) {
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
-  for_each_index(y.numel(), [=](int64_t i) { py[i] = alpha * px[i] + py[i]; });
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
+            Stream) {
+  visit_floating(a.dtype(), "binary",
+                 [&](auto z) { binary_typed<decltype(z)>(op, a, b, out, bc); });
 }
 
-void scale(float alpha, const Tensor& x, const Tensor& out, Stream) {
-  const float* px = x.data<float>();
-  float* po = out.data<float>();
-  for_each_index(x.numel(), [=](int64_t i) { po[i] = alpha * px[i]; });
+void axpy(double alpha, const Tensor& x, const Tensor& y, Stream) {
+  visit_floating(y.dtype(), "axpy", [&](auto z) {
+    using T = decltype(z);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    T a = static_cast<T>(alpha);
+    for_each_index(y.numel(), [=](int64_t i) { py[i] = a * px[i] + py[i]; });
+  });
+}
+
+void scale(double alpha, const Tensor& x, const Tensor& out, Stream) {
+  visit_floating(x.dtype(), "scale", [&](auto z) {
+    using T = decltype(z);
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    T a = static_cast<T>(alpha);
+    for_each_index(x.numel(), [=](int64_t i) { po[i] = a * px[i]; });
+  });
 }
 
 void relu_forward(const Tensor& x, const Tensor& y, Stream) {
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
-  for_each_index(x.numel(), [=](int64_t i) { py[i] = relu_forward_element(px[i]); });
+  visit_floating(x.dtype(), "relu_forward", [&](auto z) {
+    using T = decltype(z);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for_each_index(x.numel(), [=](int64_t i) { py[i] = relu_forward_element(px[i]); });
+  });
 }
 
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Stream) {
-  const float* py = y.data<float>();
-  const float* pdy = dy.data<float>();
-  float* pdx = dx.data<float>();
-  for_each_index(y.numel(), [=](int64_t i) { pdx[i] = relu_backward_element(py[i], pdy[i]); });
+  visit_floating(y.dtype(), "relu_backward", [&](auto z) {
+    using T = decltype(z);
+    const T* py = y.data<T>();
+    const T* pdy = dy.data<T>();
+    T* pdx = dx.data<T>();
+    for_each_index(y.numel(), [=](int64_t i) { pdx[i] = relu_backward_element(py[i], pdy[i]); });
+  });
 }
 
 }  // namespace cpu

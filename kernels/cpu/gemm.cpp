@@ -9,28 +9,50 @@
 namespace minidl {
 namespace cpu {
 
-void gemm(const GemmArgs& g, const float* a, const float* b, float* c, Stream) {
-  static std::once_flag once;  // OpenBLAS uses as many threads as minidl does
-  std::call_once(once, [] { openblas_set_num_threads(num_threads()); });
-  if (g.m == 0 || g.n == 0) return;
+static CBLAS_TRANSPOSE blas_op(bool t) {
+  return t ? CblasTrans : CblasNoTrans;
+}
+static blasint bi(int64_t v) {
+  return static_cast<blasint>(v);
+}
+
+static void blas_gemm(const GemmArgs& g, const float* a, const float* b, float* c) {
+  cblas_sgemm(CblasRowMajor, blas_op(g.trans_a), blas_op(g.trans_b), bi(g.m), bi(g.n), bi(g.k),
+              static_cast<float>(g.alpha), a, bi(g.lda), b, bi(g.ldb), static_cast<float>(g.beta),
+              c, bi(g.ldc));
+}
+
+static void blas_gemm(const GemmArgs& g, const double* a, const double* b, double* c) {
+  cblas_dgemm(CblasRowMajor, blas_op(g.trans_a), blas_op(g.trans_b), bi(g.m), bi(g.n), bi(g.k),
+              g.alpha, a, bi(g.lda), b, bi(g.ldb), g.beta, c, bi(g.ldc));
+}
+
+template <typename T>
+static void gemm_typed(const GemmArgs& g, const T* a, const T* b, T* c) {
   for (int64_t i = 0; i < g.batch; ++i) {
-    const float* ai = a + i * g.stride_a;
-    const float* bi = b + i * g.stride_b;
-    float* ci = c + i * g.stride_c;
-    if (g.k == 0) {  // BLAS leaves C untouched when k = 0; the product is zero, so C = beta * C
+    const T* ai = a + i * g.stride_a;
+    const T* bi_ = b + i * g.stride_b;
+    T* ci = c + i * g.stride_c;
+    if (g.k == 0) {  // some BLAS leave C untouched when k = 0; the product is zero, so C = beta * C
       for (int64_t r = 0; r < g.m; ++r)
         for (int64_t col = 0; col < g.n; ++col) {
-          float& v = ci[r * g.ldc + col];
-          v = g.beta == 0.f ? 0.f : g.beta * v;
+          T& v = ci[r * g.ldc + col];
+          v = g.beta == 0 ? T(0) : static_cast<T>(g.beta) * v;
         }
       continue;
     }
-    cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
-                g.trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(g.m),
-                static_cast<blasint>(g.n), static_cast<blasint>(g.k), g.alpha, ai,
-                static_cast<blasint>(g.lda), bi, static_cast<blasint>(g.ldb), g.beta, ci,
-                static_cast<blasint>(g.ldc));
+    blas_gemm(g, ai, bi_, ci);
   }
+}
+
+void gemm(const GemmArgs& g, DType dtype, const void* a, const void* b, void* c, Stream) {
+  static std::once_flag once;  // OpenBLAS uses as many threads as minidl does
+  std::call_once(once, [] { openblas_set_num_threads(num_threads()); });
+  if (g.m == 0 || g.n == 0) return;
+  visit_floating(dtype, "gemm", [&](auto z) {
+    using T = decltype(z);
+    gemm_typed(g, static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(c));
+  });
 }
 
 }  // namespace cpu

@@ -4,41 +4,72 @@
 namespace minidl {
 namespace cuda {
 
-void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
-            Stream s) {
-  const float* pa = a.data<float>();
-  const float* pb = b.data<float>();
-  float* po = out.data<float>();
+// Typed bodies are templates: nvcc forbids __device__ lambdas inside generic lambdas.
+
+template <typename T>
+static void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out,
+                         Broadcast bc, Stream s) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
   launch_elementwise(a.numel(), s, [=] __device__(int64_t i) {
     po[i] = binary_element(op, pa[i], pb[broadcast_index(bc, i)]);
   });
 }
 
-void axpy(float alpha, const Tensor& x, const Tensor& y, Stream s) {
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
+template <typename T>
+static void axpy_typed(T alpha, const Tensor& x, const Tensor& y, Stream s) {
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
   launch_elementwise(y.numel(), s, [=] __device__(int64_t i) { py[i] = alpha * px[i] + py[i]; });
 }
 
-void scale(float alpha, const Tensor& x, const Tensor& out, Stream s) {
-  const float* px = x.data<float>();
-  float* po = out.data<float>();
+template <typename T>
+static void scale_typed(T alpha, const Tensor& x, const Tensor& out, Stream s) {
+  const T* px = x.data<T>();
+  T* po = out.data<T>();
   launch_elementwise(x.numel(), s, [=] __device__(int64_t i) { po[i] = alpha * px[i]; });
 }
 
-void relu_forward(const Tensor& x, const Tensor& y, Stream s) {
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
+template <typename T>
+static void relu_forward_typed(const Tensor& x, const Tensor& y, Stream s) {
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
   launch_elementwise(x.numel(), s,
                      [=] __device__(int64_t i) { py[i] = relu_forward_element(px[i]); });
 }
 
-void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Stream s) {
-  const float* py = y.data<float>();
-  const float* pdy = dy.data<float>();
-  float* pdx = dx.data<float>();
+template <typename T>
+static void relu_backward_typed(const Tensor& y, const Tensor& dy, const Tensor& dx, Stream s) {
+  const T* py = y.data<T>();
+  const T* pdy = dy.data<T>();
+  T* pdx = dx.data<T>();
   launch_elementwise(y.numel(), s,
                      [=] __device__(int64_t i) { pdx[i] = relu_backward_element(py[i], pdy[i]); });
+}
+
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, Broadcast bc,
+            Stream s) {
+  visit_floating(a.dtype(), "binary",
+                 [&](auto z) { binary_typed<decltype(z)>(op, a, b, out, bc, s); });
+}
+void axpy(double alpha, const Tensor& x, const Tensor& y, Stream s) {
+  visit_floating(y.dtype(), "axpy", [&](auto z) {
+    axpy_typed<decltype(z)>(static_cast<decltype(z)>(alpha), x, y, s);
+  });
+}
+void scale(double alpha, const Tensor& x, const Tensor& out, Stream s) {
+  visit_floating(x.dtype(), "scale", [&](auto z) {
+    scale_typed<decltype(z)>(static_cast<decltype(z)>(alpha), x, out, s);
+  });
+}
+void relu_forward(const Tensor& x, const Tensor& y, Stream s) {
+  visit_floating(x.dtype(), "relu_forward",
+                 [&](auto z) { relu_forward_typed<decltype(z)>(x, y, s); });
+}
+void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Stream s) {
+  visit_floating(y.dtype(), "relu_backward",
+                 [&](auto z) { relu_backward_typed<decltype(z)>(y, dy, dx, s); });
 }
 
 }  // namespace cuda

@@ -7,24 +7,47 @@
 namespace minidl {
 namespace cuda {
 
+static int ci(int64_t v) {
+  return static_cast<int>(v);
+}
+
 // cuBLAS is column-major. A row-major [m, n] matrix is the column-major [n, m] matrix, so
 // C = op(A) op(B) (row-major) is computed as C^T = op(B)^T op(A)^T (column-major): swap the
 // operands and m with n; leading dimensions stay the row strides.
-void gemm(const GemmArgs& g, const float* a, const float* b, float* c, Stream s) {
+static void cublas_gemm(cublasHandle_t h, const GemmArgs& g, const float* a, const float* b,
+                        float* c) {
+  cublasOperation_t opa = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    opb = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  float alpha = static_cast<float>(g.alpha), beta = static_cast<float>(g.beta);
+  if (g.batch == 1)
+    MINIDL_CUBLAS_CHECK(cublasSgemm(h, opb, opa, ci(g.n), ci(g.m), ci(g.k), &alpha, b, ci(g.ldb), a,
+                                    ci(g.lda), &beta, c, ci(g.ldc)));
+  else
+    MINIDL_CUBLAS_CHECK(cublasSgemmStridedBatched(h, opb, opa, ci(g.n), ci(g.m), ci(g.k), &alpha, b,
+                                                  ci(g.ldb), g.stride_b, a, ci(g.lda), g.stride_a,
+                                                  &beta, c, ci(g.ldc), g.stride_c, ci(g.batch)));
+}
+
+static void cublas_gemm(cublasHandle_t h, const GemmArgs& g, const double* a, const double* b,
+                        double* c) {
+  cublasOperation_t opa = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    opb = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if (g.batch == 1)
+    MINIDL_CUBLAS_CHECK(cublasDgemm(h, opb, opa, ci(g.n), ci(g.m), ci(g.k), &g.alpha, b, ci(g.ldb),
+                                    a, ci(g.lda), &g.beta, c, ci(g.ldc)));
+  else
+    MINIDL_CUBLAS_CHECK(cublasDgemmStridedBatched(
+        h, opb, opa, ci(g.n), ci(g.m), ci(g.k), &g.alpha, b, ci(g.ldb), g.stride_b, a, ci(g.lda),
+        g.stride_a, &g.beta, c, ci(g.ldc), g.stride_c, ci(g.batch)));
+}
+
+void gemm(const GemmArgs& g, DType dtype, const void* a, const void* b, void* c, Stream s) {
   if (g.m == 0 || g.n == 0) return;
   cublasHandle_t h = cublas_handle(s);
-  cublasOperation_t opa = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  cublasOperation_t opb = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  if (g.batch == 1) {
-    MINIDL_CUBLAS_CHECK(cublasSgemm(h, opb, opa, static_cast<int>(g.n), static_cast<int>(g.m),
-                                    static_cast<int>(g.k), &g.alpha, b, static_cast<int>(g.ldb), a,
-                                    static_cast<int>(g.lda), &g.beta, c, static_cast<int>(g.ldc)));
-  } else {
-    MINIDL_CUBLAS_CHECK(cublasSgemmStridedBatched(
-        h, opb, opa, static_cast<int>(g.n), static_cast<int>(g.m), static_cast<int>(g.k), &g.alpha,
-        b, static_cast<int>(g.ldb), g.stride_b, a, static_cast<int>(g.lda), g.stride_a, &g.beta, c,
-        static_cast<int>(g.ldc), g.stride_c, static_cast<int>(g.batch)));
-  }
+  visit_floating(dtype, "gemm", [&](auto z) {
+    using T = decltype(z);
+    cublas_gemm(h, g, static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(c));
+  });
 }
 
 }  // namespace cuda

@@ -1,6 +1,5 @@
 #include <cub/block/block_reduce.cuh>
 
-#include "core/allocator.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/reduce.h"
 
@@ -12,66 +11,82 @@ constexpr int kMaxPartials = 1024;
 
 // Pass 1 of sum_all: block b sums a fixed strided slice; pass 2 (one block) sums the partials.
 // The grid size depends only on n, so the result is the same run to run.
-__global__ void sum_partials_kernel(const float* x, int64_t n, float* partials) {
-  using Reduce = cub::BlockReduce<float, kReduceThreads>;
+template <typename T>
+__global__ void sum_partials_kernel(const T* x, int64_t n, T* partials) {
+  using Reduce = cub::BlockReduce<T, kReduceThreads>;
   __shared__ typename Reduce::TempStorage tmp;
-  float acc = 0.f;
+  T acc = 0;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(kReduceThreads) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * kReduceThreads)
     acc += x[i];
-  float total = Reduce(tmp).Sum(acc);
+  T total = Reduce(tmp).Sum(acc);
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
-void sum_all(const Tensor& x, const Tensor& out, Stream s) {
+template <typename T>
+static void sum_all_typed(const Tensor& x, const Tensor& out, Stream s) {
   int64_t n = x.numel();
   int blocks =
       static_cast<int>(std::min<int64_t>(kMaxPartials, std::max<int64_t>(1, (n + 4095) / 4096)));
-  Tensor partials = Tensor::empty({blocks}, DType::f32, x.device());
-  sum_partials_kernel<<<blocks, kReduceThreads, 0, s.handle()>>>(x.data<float>(), n,
-                                                                 partials.data<float>());
+  Tensor partials = Tensor::empty({blocks}, x.dtype(), x.device());
+  sum_partials_kernel<T>
+      <<<blocks, kReduceThreads, 0, s.handle()>>>(x.data<T>(), n, partials.data<T>());
   MINIDL_LAUNCH_CHECK();
-  sum_partials_kernel<<<1, kReduceThreads, 0, s.handle()>>>(partials.data<float>(), blocks,
-                                                            out.data<float>());
+  sum_partials_kernel<T>
+      <<<1, kReduceThreads, 0, s.handle()>>>(partials.data<T>(), blocks, out.data<T>());
   MINIDL_LAUNCH_CHECK();
 }
 
 // One block per channel c sums x[n, c, :] over all n.
-__global__ void sum_per_channel_kernel(const float* x, int64_t N, int64_t C, int64_t inner,
-                                       float* out) {
-  using Reduce = cub::BlockReduce<float, kReduceThreads>;
+template <typename T>
+__global__ void sum_per_channel_kernel(const T* x, int64_t N, int64_t C, int64_t inner, T* out) {
+  using Reduce = cub::BlockReduce<T, kReduceThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   int64_t c = blockIdx.x;
-  float acc = 0.f;
+  T acc = 0;
   for (int64_t n = 0; n < N; ++n) {
-    const float* row = x + (n * C + c) * inner;
+    const T* row = x + (n * C + c) * inner;
     for (int64_t i = threadIdx.x; i < inner; i += kReduceThreads) acc += row[i];
   }
-  float total = Reduce(tmp).Sum(acc);
+  T total = Reduce(tmp).Sum(acc);
   if (threadIdx.x == 0) out[c] = total;
 }
 
-void sum_per_channel(const Tensor& x, const Tensor& out, Stream s) {
-  int64_t N = x.size(0), C = x.size(1), inner = C ? x.numel() / (N * C) : 0;
-  if (C == 0) return;
-  sum_per_channel_kernel<<<static_cast<unsigned>(C), kReduceThreads, 0, s.handle()>>>(
-      x.data<float>(), N, C, inner, out.data<float>());
-  MINIDL_LAUNCH_CHECK();
-}
-
-void max_along(const Tensor& x, DimView v, const Tensor& values, const Tensor& indices, Stream s) {
-  const float* p = x.data<float>();
-  float* ov = values.data<float>();
+template <typename T>
+static void max_along_typed(const Tensor& x, DimView v, const Tensor& values, const Tensor& indices,
+                            Stream s) {
+  const T* p = x.data<T>();
+  T* ov = values.data<T>();
   int64_t* oi = indices.data<int64_t>();
   launch_elementwise(v.outer * v.inner, s, [=] __device__(int64_t j) {
     int64_t o = j / v.inner, in = j % v.inner;
-    float best = 0.f;
+    T best = 0;
     int64_t best_i = -1;
     for (int64_t k = 0; k < v.size; ++k)
       max_update(p[(o * v.size + k) * v.inner + in], k, best, best_i);
     ov[j] = best;
     oi[j] = best_i;
   });
+}
+
+void sum_all(const Tensor& x, const Tensor& out, Stream s) {
+  visit_floating(x.dtype(), "sum", [&](auto z) { sum_all_typed<decltype(z)>(x, out, s); });
+}
+
+void sum_per_channel(const Tensor& x, const Tensor& out, Stream s) {
+  int64_t N = x.size(0), C = x.size(1), inner = C ? x.numel() / (N * C) : 0;
+  if (C == 0) return;
+  visit_floating(x.dtype(), "sum_per_channel", [&](auto z) {
+    using T = decltype(z);
+    sum_per_channel_kernel<T><<<static_cast<unsigned>(C), kReduceThreads, 0, s.handle()>>>(
+        x.data<T>(), N, C, inner, out.data<T>());
+    MINIDL_LAUNCH_CHECK();
+  });
+}
+
+void max_along(const Tensor& x, DimView v, const Tensor& values, const Tensor& indices, Stream s) {
+  visit_floating(x.dtype(), "max_along",
+                 [&](auto z) { max_along_typed<decltype(z)>(x, v, values, indices, s); });
 }
 
 }  // namespace cuda

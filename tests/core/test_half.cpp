@@ -104,7 +104,9 @@ TEST(DType, NamesAndSizes) {
   EXPECT_EQ(dtype_size(DType::bf16), 2u);
   EXPECT_EQ(dtype_size(DType::i64), 8u);
   EXPECT_EQ(parse_dtype("u8"), DType::u8);
-  EXPECT_THROW(parse_dtype("f64"), Error);
+  EXPECT_EQ(parse_dtype("f64"), DType::f64);
+  EXPECT_EQ(dtype_size(DType::f64), 8u);
+  EXPECT_THROW(parse_dtype("f128"), Error);
 }
 
 }  // namespace

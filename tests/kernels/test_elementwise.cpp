@@ -89,3 +89,21 @@ TEST(Elementwise, BadArgumentsNameTheOpAndShapes) {
 
 }  // namespace
 }  // namespace minidl
+
+namespace minidl {
+namespace {
+
+TEST(Elementwise, DoublePrecisionForGradientChecks) {
+  Tensor a = testing::random_tensor({2, 3, 4}, 20).to(DType::f64);
+  Tensor c = testing::random_tensor({3}, 21).to(DType::f64);
+  Tensor out = Tensor::empty(a.shape(), DType::f64);
+  mul(a, c, out);
+  EXPECT_EQ(out.at<double>({1, 2, 3}), a.at<double>({1, 2, 3}) * c.at<double>({2}));
+  axpy(0.1, a, out);
+  EXPECT_EQ(out.at<double>({0, 1, 0}),
+            0.1 * a.at<double>({0, 1, 0}) + a.at<double>({0, 1, 0}) * c.at<double>({1}));
+  EXPECT_MINIDL_ERROR(add(a, c.to(DType::f32), out), "add", "dtype f32", "expected f64");
+}
+
+}  // namespace
+}  // namespace minidl

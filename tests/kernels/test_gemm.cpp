@@ -81,3 +81,23 @@ TEST(Gemm, MatmulAndErrors) {
 
 }  // namespace
 }  // namespace minidl
+
+namespace minidl {
+namespace {
+
+TEST(Gemm, DoublePrecision) {
+  Tensor a = testing::random_tensor({7, 9}, 50).to(DType::f64);
+  Tensor b = testing::random_tensor({9, 4}, 51).to(DType::f64);
+  Tensor c = matmul(a, b);
+  EXPECT_EQ(c.dtype(), DType::f64);
+  for (int64_t i = 0; i < 7; ++i)
+    for (int64_t j = 0; j < 4; ++j) {
+      double ref = 0;
+      for (int64_t p = 0; p < 9; ++p) ref += a.at<double>({i, p}) * b.at<double>({p, j});
+      EXPECT_NEAR(c.at<double>({i, j}), ref, 1e-14);
+    }
+  EXPECT_MINIDL_ERROR(matmul(a, b.to(DType::f32)), "gemm", "B", "f32", "expected f64");
+}
+
+}  // namespace
+}  // namespace minidl

@@ -93,3 +93,21 @@ TEST(Reduce, BadArguments) {
 
 }  // namespace
 }  // namespace minidl
+
+namespace minidl {
+namespace {
+
+TEST(Reduce, DoublePrecision) {
+  Tensor x = testing::random_tensor({3, 2, 5}, 30).to(DType::f64);
+  double ref = 0;
+  for (double v : x.to_vector<double>()) ref += v;
+  EXPECT_NEAR(sum_value(x), ref, 1e-13);
+  Tensor pc = Tensor::empty({2}, DType::f64);
+  sum_per_channel(x, pc);
+  EXPECT_EQ(pc.dtype(), DType::f64);
+  EXPECT_NEAR(pc.at<double>({0}) + pc.at<double>({1}), ref, 1e-13);
+  EXPECT_EQ(argmax(x, 2).dtype(), DType::i64);
+}
+
+}  // namespace
+}  // namespace minidl
