@@ -1,6 +1,7 @@
 # Host dependencies: OpenBLAS (minidl_blas), threads, zlib, MPI (MINIDL_MPI = AUTO | ON | OFF).
 find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)  # safetensors headers, configs, metrics (Debian nlohmann-json3-dev)
 
 # OpenBLAS: Debian's libopenblas-dev. MINIDL_PORTABLE links the static archive (and its Fortran runtime)
 # into libminidl so that the GPU machine, which has no OpenBLAS, needs nothing more.
