@@ -33,3 +33,17 @@ if(NOT MINIDL_MPI STREQUAL "OFF")
     message(FATAL_ERROR "MINIDL_MPI=ON but MPI was not found (Debian: libopenmpi-dev)")
   endif()
 endif()
+
+# yaml-cpp (Debian's libyaml-cpp-dev): schedules and experiment configs in YAML or JSON. Debian ships
+# it as a shared library and a non-PIC static archive (which cannot go into libminidl.so), so
+# MINIDL_PORTABLE builds -- the GPU machine's bundle, which may need nothing beyond CUDA -- leave it
+# out: MINIDL_WITH_YAML=0 there and the config readers say so (flag strings still work).
+add_library(minidl_yaml INTERFACE)
+if(MINIDL_PORTABLE)
+  set(MINIDL_WITH_YAML OFF)
+else()
+  find_package(yaml-cpp REQUIRED)
+  set(MINIDL_WITH_YAML ON)
+  target_link_libraries(minidl_yaml INTERFACE yaml-cpp)
+endif()
+target_compile_definitions(minidl_yaml INTERFACE MINIDL_WITH_YAML=$<BOOL:${MINIDL_WITH_YAML}>)

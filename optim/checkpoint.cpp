@@ -1,0 +1,111 @@
+#include "optim/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/file_io.h"
+
+namespace minidl {
+
+namespace fs = std::filesystem;
+
+static std::string iter_name(int64_t iteration) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "iter_%09lld", static_cast<long long>(iteration));
+  return buf;
+}
+
+static void fsync_dir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+std::string save_checkpoint(const std::string& run_dir, int64_t iteration, const Checkpoint& c) {
+  fs::path root = fs::path(run_dir) / "checkpoints";
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  MINIDL_CHECK(!ec, "cannot create '", root.string(), "': ", ec.message());
+  fs::path final_dir = root / iter_name(iteration);
+  fs::path tmp = root / ("." + iter_name(iteration) + ".tmp");
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  MINIDL_CHECK(!ec, "cannot create '", tmp.string(), "': ", ec.message());
+  save_safetensors((tmp / "model.safetensors").string(), c.model);
+  save_safetensors((tmp / "optimizer.safetensors").string(), c.optimizer);
+  write_file_atomic((tmp / "state.json").string(), c.state.dump(2) + "\n");
+  fsync_dir(tmp);
+  if (fs::exists(final_dir)) {  // replacing: move the old one aside first, then drop it
+    fs::path old = root / ("." + iter_name(iteration) + ".old");
+    fs::remove_all(old, ec);
+    fs::rename(final_dir, old);
+    fs::rename(tmp, final_dir);
+    fs::remove_all(old, ec);
+  } else {
+    fs::rename(tmp, final_dir);
+  }
+  fsync_dir(root);
+  return final_dir.string();
+}
+
+std::vector<std::string> list_checkpoints(const std::string& run_dir) {
+  std::vector<std::pair<long long, std::string>> found;
+  fs::path root = fs::path(run_dir) / "checkpoints";
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return {};
+  for (auto& entry : fs::directory_iterator(root, ec)) {
+    std::string name = entry.path().filename().string();
+    long long it = 0;
+    char tail = 0;
+    if (entry.is_directory() && std::sscanf(name.c_str(), "iter_%lld%c", &it, &tail) == 1 &&
+        fs::exists(entry.path() / "state.json"))
+      found.emplace_back(it, entry.path().string());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(f.second);
+  return out;
+}
+
+std::string latest_checkpoint(const std::string& run_dir) {
+  std::vector<std::string> all = list_checkpoints(run_dir);
+  return all.empty() ? "" : all.back();
+}
+
+void prune_checkpoints(const std::string& run_dir, int keep) {
+  if (keep <= 0) return;
+  std::vector<std::string> all = list_checkpoints(run_dir);
+  for (size_t i = 0; i + keep < all.size(); ++i) {
+    std::error_code ec;
+    fs::remove_all(all[i], ec);
+  }
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  fs::path dir(path);
+  if (!fs::exists(dir / "state.json") && fs::is_directory(dir / "checkpoints")) {
+    std::string latest = latest_checkpoint(path);
+    MINIDL_CHECK(!latest.empty(), "no checkpoint in '", path, "/checkpoints'");
+    dir = latest;
+  }
+  MINIDL_CHECK(fs::exists(dir / "state.json"), "'", path,
+               "' is not a checkpoint folder (no state.json)");
+  Checkpoint c;
+  c.model = load_safetensors((dir / "model.safetensors").string());
+  c.optimizer = load_safetensors((dir / "optimizer.safetensors").string());
+  std::vector<uint8_t> bytes = read_file((dir / "state.json").string());
+  try {
+    c.state = nlohmann::json::parse(bytes.begin(), bytes.end());
+  } catch (const nlohmann::json::exception& e) {
+    MINIDL_FAIL((dir / "state.json").string(), ": malformed JSON: ", e.what());
+  }
+  return c;
+}
+
+}  // namespace minidl

@@ -1,0 +1,41 @@
+// Checkpoints on disk: RUN/checkpoints/iter_<000123>/ holding model.safetensors (parameters and
+// buffers by name), optimizer.safetensors (the optimiser's state_dict) and state.json (iteration,
+// loader position, RNG, the resolved config: whatever the Solver needs to continue
+// bit-identically).
+//
+// Atomic: the three files are written (each fsynced) into a hidden temporary folder that is then
+// renamed into place, so a checkpoint folder either exists whole or not at all; a run killed at any
+// moment leaves the previous checkpoints intact. Hidden folders are ignored when looking for one.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+
+namespace minidl {
+
+struct Checkpoint {
+  TensorMap model;
+  TensorMap optimizer;
+  nlohmann::json state;
+};
+
+// Writes RUN_DIR/checkpoints/iter_<iteration>/ and returns its path; replaces one of the same name.
+std::string save_checkpoint(const std::string& run_dir, int64_t iteration,
+                            const Checkpoint& checkpoint);
+
+// Reads a checkpoint folder (or a run directory: its latest checkpoint); errors name the file.
+Checkpoint load_checkpoint(const std::string& path);
+
+// Complete checkpoint folders of a run, oldest first (by iteration).
+std::vector<std::string> list_checkpoints(const std::string& run_dir);
+// The newest, or "" if there is none.
+std::string latest_checkpoint(const std::string& run_dir);
+// Deletes all but the newest `keep` checkpoints (keep <= 0 keeps all).
+void prune_checkpoints(const std::string& run_dir, int keep);
+
+}  // namespace minidl

@@ -1,0 +1,61 @@
+#include "optim/metrics.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/file_io.h"
+
+namespace minidl {
+
+const char* MetricsWriter::header() {
+  return "iteration,epoch,lr,momentum,train_loss,train_acc,test_loss,test_acc,test_top5,img_per_s,"
+         "elapsed_s";
+}
+
+MetricsWriter::MetricsWriter(const std::string& path, int64_t keep_through) : path_(path) {
+  std::string kept = std::string(header()) + "\n";
+  if (keep_through >= 0) {
+    std::ifstream in(path);
+    std::string line;
+    bool first = true;
+    while (std::getline(in, line)) {
+      if (first) {  // the header
+        first = false;
+        continue;
+      }
+      if (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= keep_through)
+        kept += line + "\n";
+    }
+  }
+  write_file_atomic(path, kept);
+  file_ = std::fopen(path.c_str(), "a");
+  MINIDL_CHECK(file_ != nullptr, "cannot open '", path, "' for appending: ", std::strerror(errno));
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (file_) std::fclose(file_);
+}
+
+static std::string cell(double v, const char* fmt = "%.6g") {
+  if (std::isnan(v)) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+void MetricsWriter::write(const MetricsRow& r) {
+  std::ostringstream os;
+  os << r.iteration << ',' << cell(r.epoch, "%.4f") << ',' << cell(r.lr, "%.8g") << ','
+     << cell(r.momentum) << ',' << cell(r.train_loss) << ',' << cell(r.train_acc) << ','
+     << cell(r.test_loss) << ',' << cell(r.test_acc) << ',' << cell(r.test_top5) << ','
+     << cell(r.img_per_s, "%.1f") << ',' << cell(r.elapsed_s, "%.2f") << '\n';
+  std::string line = os.str();
+  MINIDL_CHECK(
+      std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0,
+      "error writing '", path_, "': ", std::strerror(errno));
+}
+
+}  // namespace minidl

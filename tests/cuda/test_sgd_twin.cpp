@@ -1,0 +1,126 @@
+// The fused SGD step on CUDA against its CPU twin (same input, same bits: both round every f32
+// operation separately), the non-finite skip on the GPU, and the launch count: one step over 161
+// tensors is captured into a CUDA graph that must hold exactly two kernels (check + update).
+// Skipped without a GPU.
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "core/context.h"
+#include "optim/sgd.h"
+#include "tests/optim/sgd_test_util.h"
+
+#if MINIDL_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace minidl {
+namespace {
+
+using testing::bytes_of;
+using testing::random_tensor;
+
+const Device kGpu = Device::cuda(0);
+
+// Shapes with chunk-crossing sizes and odd tails, in f32, bf16 and f16; one f32 value is a view
+// starting one element into its storage, so its pointer is not 16-byte aligned (scalar path).
+std::vector<Parameter> twin_params(Device device) {
+  const std::vector<Shape> shapes = {{8193}, {3, 5}, {1}, {20001}, {64, 3, 3, 3}, {1000}};
+  const DType dtypes[] = {DType::f32, DType::bf16, DType::f16, DType::f32, DType::bf16, DType::f32};
+  std::vector<Parameter> ps;
+  for (size_t i = 0; i < shapes.size(); ++i)
+    ps.push_back(
+        testing::make_param("p" + std::to_string(i), shapes[i], 20 + i, dtypes[i], device));
+  Tensor big = random_tensor({1001}, 99).to(device);
+  ps.back().value = big.narrow(0, 1, 1000);
+  ps[1].lr_mult = 2.f;
+  ps[1].decay_mult = 0.f;
+  ps[2].is_bias_or_norm = true;
+  return ps;
+}
+
+void set_grads(std::vector<Parameter>& ps, uint32_t step) {
+  for (size_t i = 0; i < ps.size(); ++i)
+    ps[i].grad.copy_(random_tensor(ps[i].value.shape(), 7000 + 31 * step + i, -3.f, 3.f));
+}
+
+TEST(CudaSgdTwin, EveryFormGivesTheCpuBits) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  for (SgdForm form : {SgdForm::caffe, SgdForm::torch})
+    for (bool nesterov : {false, true})
+      for (bool decoupled : {false, true}) {
+        SCOPED_TRACE(std::string(sgd_form_name(form)) + (nesterov ? " nesterov" : "") +
+                     (decoupled ? " decoupled" : ""));
+        std::vector<Parameter> cpu = twin_params(Device::cpu()), gpu = twin_params(kGpu);
+        SgdOptions opt{form, nesterov, 2e-3, decoupled, true};
+        Sgd s_cpu(testing::pointers(cpu), opt), s_gpu(testing::pointers(gpu), opt);
+        const double lrs[] = {0.1, 0.4, 0.02}, mus[] = {0.9, 0.85, 0.95};
+        for (uint32_t step = 0; step < 3; ++step) {
+          set_grads(cpu, step);
+          set_grads(gpu, step);
+          ASSERT_TRUE(s_cpu.step(lrs[step], mus[step], 0.5));
+          ASSERT_TRUE(s_gpu.step(lrs[step], mus[step], 0.5));
+        }
+        for (size_t i = 0; i < cpu.size(); ++i)
+          EXPECT_EQ(bytes_of(gpu[i].value), bytes_of(cpu[i].value)) << cpu[i].name;
+        std::map<std::string, Tensor> sc = s_cpu.state_dict(), sg = s_gpu.state_dict();
+        for (const auto& [name, t] : sc) EXPECT_EQ(bytes_of(sg.at(name)), bytes_of(t)) << name;
+      }
+}
+
+TEST(CudaSgdTwin, NonFiniteGradientSkipsTheStepOnTheGpu) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  std::vector<Parameter> ps = twin_params(kGpu);
+  Sgd sgd(testing::pointers(ps), {SgdForm::caffe, true, 1e-3});
+  set_grads(ps, 0);
+  ASSERT_TRUE(sgd.step(0.1, 0.9));
+  set_grads(ps, 1);
+  std::vector<float> g = ps[3].grad.to_vector<float>();
+  g[20000] = std::numeric_limits<float>::quiet_NaN();
+  ps[3].grad.copy_(Tensor::from_vector(g, {20001}));
+  std::vector<std::vector<uint8_t>> before;
+  for (const Parameter& p : ps) before.push_back(bytes_of(p.value));
+  for (const auto& [name, t] : sgd.state_dict())
+    if (name != "skipped_steps") before.push_back(bytes_of(t));
+  EXPECT_FALSE(sgd.step(0.1, 0.9));
+  std::vector<std::vector<uint8_t>> after;
+  for (const Parameter& p : ps) after.push_back(bytes_of(p.value));
+  for (const auto& [name, t] : sgd.state_dict())
+    if (name != "skipped_steps") after.push_back(bytes_of(t));
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(sgd.skipped_steps(), 1);
+  EXPECT_EQ(sgd.steps(), 1);
+}
+
+TEST(CudaSgdTwin, OneStepIsOneCheckAndOneUpdateLaunchForAllTensors) {
+  MINIDL_SKIP_WITHOUT_GPU();
+#if MINIDL_WITH_CUDA
+  std::vector<Parameter> ps;  // 161 tensors, as many as torchvision's resnet50 has
+  for (int i = 0; i < 161; ++i)
+    ps.push_back(testing::make_param("t" + std::to_string(i), {1 + 97 * i}, i, DType::f32, kGpu));
+  Sgd sgd(testing::pointers(ps), {SgdForm::caffe, true, 1e-4});
+  synchronize(kGpu);
+  activate_device(kGpu);
+  cudaStream_t stream = current_stream(kGpu).handle();
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  sgd_fused_step(sgd.plan(), sgd.scalars(0.1, 0.9));
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  size_t n = 0;
+  ASSERT_EQ(cudaGraphGetNodes(graph, nullptr, &n), cudaSuccess);
+  std::vector<cudaGraphNode_t> nodes(n);
+  ASSERT_EQ(cudaGraphGetNodes(graph, nodes.data(), &n), cudaSuccess);
+  int kernels = 0;
+  for (cudaGraphNode_t node : nodes) {
+    cudaGraphNodeType type;
+    ASSERT_EQ(cudaGraphNodeGetType(node, &type), cudaSuccess);
+    kernels += type == cudaGraphNodeTypeKernel;
+  }
+  cudaGraphDestroy(graph);
+  EXPECT_EQ(kernels, 2) << "graph nodes: " << n;
+  EXPECT_EQ(sgd.plan().tensors.size(), 161u);
+#endif
+}
+
+}  // namespace
+}  // namespace minidl

@@ -1,0 +1,46 @@
+// minidl_train: one binary, verbs like `caffe train|test|time` (DESIGN.md §7, docs/cli.md).
+//
+//   minidl_train train --config experiment.yaml --lr "onecycle-smith:base=0.08,max=0.8,ss=4003"
+//   minidl_train schedule --lr ... --momentum ... --iterations 9277
+//
+// Every verb checks the user's input before it writes anything; bad use prints one line and
+// exits 2.
+#include <cstdio>
+#include <regex>
+#include <string>
+
+#include "core/error.h"
+#include "tools/train/cli.h"
+
+using namespace minidl;
+
+// Library messages end with "(in fn at file:line)", useful for bugs but noise for a user's typo.
+static std::string strip_location(const std::string& message) {
+  return std::regex_replace(message, std::regex(" \\(in [^()]* at [^()]*:\\d+\\)"), "");
+}
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "minidl_train: train, evaluate and run the experiments of Smith's disciplined approach"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every verb");
+  int exit_code = cli::kOk;
+  cli::add_schedule_verb(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "minidl_train: %s (see --help)\n", e.what());
+    return cli::kUsage;
+  } catch (const cli::UsageError& e) {
+    std::fprintf(stderr, "minidl_train: %s\n", strip_location(e.what()).c_str());
+    return cli::kUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "minidl_train: error: %s\n", e.what());
+    return cli::kRuntimeError;
+  }
+  return exit_code;
+}
