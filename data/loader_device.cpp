@@ -1,0 +1,116 @@
+// The loader's device side: the host -> device copy stage (pinned buffers, a copy stream, events)
+// and the resident path (the whole dataset on the device, augmented there).
+#include <cstring>
+
+#include "core/context.h"
+#include "data/loader_impl.h"
+#include "data/synthetic.h"
+#include "kernels/augment.h"
+
+namespace minidl {
+
+// ---- DeviceStage ----
+
+DeviceStage::DeviceStage(Device device)
+    : device_(device), copy_stream_(std::make_unique<OwnedStream>(device)) {}
+
+DeviceStage::~DeviceStage() {
+  try {
+    clear();
+    release_finished(true);
+  } catch (const std::exception& e) {
+    log_warning(std::string("Loader: finishing device copies: ") + e.what());
+  }
+}
+
+void DeviceStage::issue(int64_t g, HostBatch host) {
+  activate_device(device_);
+  Stream consumer = current_stream(device_);
+  Stream copy = copy_stream_->get();
+  // The device tensors come from the caching allocator in the consumer's stream order: their
+  // blocks may have been freed by work still queued there, so the copy waits for that work.
+  Pending p;
+  p.device.images = Tensor::empty(host.images.shape(), DType::f32, device_);
+  p.device.labels = Tensor::empty(host.labels.shape(), DType::i64, device_);
+  p.device.indices = host.indices;
+  Event consumer_mark(device_);
+  consumer_mark.record(consumer);
+  consumer_mark.wait(copy);
+  {
+    StreamGuard on_copy(copy);  // copy_bytes runs on the current stream of the CUDA side
+    copy_bytes(p.device.images.data_ptr(), device_, host.images.data_ptr(), Device::cpu(),
+               host.images.nbytes());
+    copy_bytes(p.device.labels.data_ptr(), device_, host.labels.data_ptr(), Device::cpu(),
+               host.labels.nbytes());
+  }
+  p.done = std::make_unique<Event>(device_);
+  p.done->record(copy);
+  p.host = std::move(host);
+  pending_[g] = std::move(p);
+  release_finished(false);
+}
+
+HostBatch DeviceStage::hand_out(int64_t g) {
+  auto it = pending_.find(g);
+  MINIDL_CHECK(it != pending_.end(), "Loader: batch ", g, " was never copied to ", device_.str());
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  p.done->wait(current_stream(device_));
+  // The pinned source stays alive until the copy has finished (the pinned allocator reuses a
+  // freed block at once, whatever stream last read it).
+  in_flight_.push_back({p.host.images, p.host.labels, std::move(p.done)});
+  release_finished(false);
+  return p.device;
+}
+
+void DeviceStage::clear() {
+  for (auto& [g, p] : pending_) {
+    // The device tensors are freed in the consumer stream's order: make that order wait for the
+    // copy into them first.
+    p.done->wait(current_stream(device_));
+    in_flight_.push_back({p.host.images, p.host.labels, std::move(p.done)});
+  }
+  pending_.clear();
+}
+
+void DeviceStage::release_finished(bool wait_all) {
+  std::vector<InFlight> still;
+  for (InFlight& f : in_flight_) {
+    if (wait_all) f.done->synchronize();
+    if (!wait_all && !f.done->query()) {
+      still.push_back(std::move(f));
+    }
+  }
+  in_flight_ = std::move(still);
+}
+
+// ---- resident ----
+
+void Loader::Impl::setup_resident() {
+  Shape in = dataset->image_shape();
+  MINIDL_CHECK(in[1] > 0 && in[2] > 0, "Loader(", dataset->name(),
+               "): resident needs one image size, got ", shape_str(in));
+  transform.params(in, opt.seed, 0);  // throws unless a crop/flip/normalise transform fits
+  Tensor images = dataset->all_images();
+  if (!images.defined()) images = materialize(*dataset)->images();
+  Tensor labels = Tensor::empty({dataset->size()}, DType::i64);
+  for (int64_t i = 0; i < dataset->size(); ++i) labels.data<int64_t>()[i] = dataset->label(i);
+  resident_images = images.contiguous().to(opt.device);
+  resident_labels = labels.to(opt.device);
+}
+
+Batch Loader::Impl::next_resident(int64_t g) {
+  std::vector<int64_t> idx = batch_indices(g);
+  const int64_t n = static_cast<int64_t>(idx.size());
+  CropFlipNormalize p = transform.params(dataset->image_shape(), opt.seed, g / batches_per_epoch);
+  Batch b;
+  b.indices = Tensor::from_vector(idx, {n});
+  Tensor dev_indices = b.indices.to(opt.device);
+  b.images =
+      Tensor::empty({n, sample_shape[0], sample_shape[1], sample_shape[2]}, DType::f32, opt.device);
+  b.labels = Tensor::empty({n}, DType::i64, opt.device);
+  augment_batch(resident_images, resident_labels, dev_indices, b.images, b.labels, p);
+  return b;
+}
+
+}  // namespace minidl
