@@ -40,12 +40,19 @@ def main():
             info = json.load(f)
     exponential = info.get("mode") == "exp"
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    for name, style, label in (("train_loss", "-", "train loss"), ("smoothed_loss", "-", "smoothed train loss"),
-                               ("test_loss", "o-", "test loss")):
+    shown = []
+    for name, style, color, label in (("train_loss", "-", "tab:gray", "train loss"),
+                                      ("smoothed_loss", "-", "tab:orange", "smoothed train loss"),
+                                      ("test_loss", "o-", "tab:blue", "test loss")):
         pts = column(rows, name)
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, ms=3, lw=1,
-                    alpha=0.35 if name == "train_loss" else 1.0, label=label)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, ms=3, lw=1, color=color,
+                    alpha=0.4 if name == "train_loss" else 1.0, label=label)
+            shown += [p[1] for p in pts if p[1] == p[1] and abs(p[1]) != float("inf")]
+    if shown:
+        # A diverging end would flatten everything else: cap the axis near the 90th percentile.
+        shown.sort()
+        ax.set_ylim(0, 1.5 * shown[int(0.9 * (len(shown) - 1))])
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
     if exponential:

@@ -38,6 +38,11 @@ CLI::Validator non_negative_number();
 using VerbResult = int;
 
 void add_schedule_verb(CLI::App& app, int& exit_code);
+void add_train_verb(CLI::App& app, int& exit_code);
+void add_range_test_verb(CLI::App& app, int& exit_code);
+void add_eval_verb(CLI::App& app, int& exit_code);
+void add_predict_verb(CLI::App& app, int& exit_code);
+void add_bench_verb(CLI::App& app, int& exit_code);
 
 }  // namespace minidl::cli
 

@@ -25,7 +25,25 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every verb");
   int exit_code = cli::kOk;
+  cli::add_train_verb(app, exit_code);
+  cli::add_range_test_verb(app, exit_code);
+  cli::add_eval_verb(app, exit_code);
+  cli::add_predict_verb(app, exit_code);
   cli::add_schedule_verb(app, exit_code);
+  cli::add_bench_verb(app, exit_code);
+  if (argc > 1 && argv[1][0] != '-') {  // a mistyped verb: name it and list the known ones
+    std::string verb = argv[1], known;
+    bool found = false;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      found |= sub->get_name() == verb;
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!found) {
+      std::fprintf(stderr, "minidl_train: unknown verb '%s'; known: %s\n", verb.c_str(),
+                   known.c_str());
+      return cli::kUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,130 @@
+#include "kernels/conv.h"
+
+#include <atomic>
+
+namespace minidl {
+
+#if MINIDL_WITH_CUDA
+namespace cuda {
+int64_t conv_algorithm_cache_size();  // kernels/cuda/conv.cu
+}
+#endif
+
+namespace {
+std::atomic<bool> g_allow_tf32{true};
+std::atomic<bool> g_benchmark{false};
+
+bool is_channels_last(const Tensor& t) {
+  return t.dim() == 4 && !t.is_contiguous() && t.is_contiguous(MemoryFormat::channels_last);
+}
+
+void check_float(const char* op, const Tensor& t, const char* name) {
+  check_defined(op, t, name);
+  MINIDL_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64, op, ": ", name, " ",
+               shape_str(t.shape()), " has dtype ", dtype_name(t.dtype()), ", expected f32 or f64");
+}
+
+// An activation-like tensor: the expected shape, x's dtype, device and layout.
+void check_like_x(const char* op, const Tensor& x, const ConvGeometry& g, const Tensor& t,
+                  const char* name, const Shape& shape) {
+  check_float(op, t, name);
+  MINIDL_CHECK(t.shape() == shape, op, ": ", name, " has shape ", shape_str(t.shape()),
+               ", expected ", shape_str(shape), " for x ", shape_str(x.shape()));
+  check_dtype(op, t, name, x.dtype());
+  check_same_device(op, {&x, &t});
+  bool ok = g.channels_last ? t.is_contiguous(MemoryFormat::channels_last) : t.is_contiguous();
+  MINIDL_CHECK(ok, op, ": ", name, " ", shape_str(t.shape()), " must be laid out like x (",
+               g.channels_last ? "channels-last" : "contiguous NCHW", ")");
+}
+
+// A parameter-like tensor (w, b, dw, db): contiguous, x's dtype and device.
+void check_param(const char* op, const Tensor& x, const Tensor& t, const char* name,
+                 const Shape& shape) {
+  check_float(op, t, name);
+  MINIDL_CHECK(t.shape() == shape, op, ": ", name, " has shape ", shape_str(t.shape()),
+               ", expected ", shape_str(shape));
+  check_dtype(op, t, name, x.dtype());
+  check_contiguous(op, t, name);
+  check_same_device(op, {&x, &t});
+}
+}  // namespace
+
+int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad,
+                         int64_t dilation) {
+  MINIDL_CHECK(kernel >= 1 && stride >= 1 && pad >= 0 && dilation >= 1, "convolution: bad kernel ",
+               kernel, ", stride ", stride, ", padding ", pad, " or dilation ", dilation);
+  int64_t span = dilation * (kernel - 1) + 1;
+  MINIDL_CHECK(in + 2 * pad >= span, "convolution: input size ", in, " with padding ", pad,
+               " is smaller than the (dilated) kernel ", span);
+  return (in + 2 * pad - span) / stride + 1;
+}
+
+ConvGeometry conv_geometry(const char* op, const Tensor& x, const Tensor& w, const ConvParams& p) {
+  check_float(op, x, "x");
+  check_float(op, w, "w");
+  MINIDL_CHECK(x.dim() == 4 && w.dim() == 4, op, ": x [N, C, H, W] and w [O, C, KH, KW] must be ",
+               "4-d, got x ", shape_str(x.shape()), " and w ", shape_str(w.shape()));
+  MINIDL_CHECK(w.size(1) == x.size(1), op, ": w ", shape_str(w.shape()), " expects ", w.size(1),
+               " input channels, x ", shape_str(x.shape()), " has ", x.size(1));
+  ConvGeometry g{};
+  g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
+  g.O = w.size(0), g.KH = w.size(2), g.KW = w.size(3);
+  g.SH = p.stride_h, g.SW = p.stride_w, g.PH = p.pad_h, g.PW = p.pad_w;
+  g.DH = p.dilation_h, g.DW = p.dilation_w;
+  g.OH = conv_output_size(g.H, g.KH, g.SH, g.PH, g.DH);
+  g.OW = conv_output_size(g.W, g.KW, g.SW, g.PW, g.DW);
+  g.channels_last = is_channels_last(x);
+  MINIDL_CHECK(g.channels_last || x.is_contiguous(), op, ": x ", shape_str(x.shape()),
+               " must be dense (contiguous NCHW or channels-last)");
+  MINIDL_CHECK(!g.channels_last || x.device().is_cuda(), op,
+               ": channels-last input is a CUDA path; on the CPU pass NCHW (x.contiguous())");
+  check_param(op, x, w, "w", w.shape());
+  return g;
+}
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
+                    const ConvParams& p) {
+  const char* op = "conv2d_forward";
+  ConvGeometry g = conv_geometry(op, x, w, p);
+  if (b.defined()) check_param(op, x, b, "b", {g.O});
+  check_like_x(op, x, g, y, "y", {g.N, g.O, g.OH, g.OW});
+  if (y.numel() == 0) return;
+  MINIDL_DISPATCH(x.device(), conv2d_forward, x, w, b, y, g);
+}
+
+void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
+                     const Tensor& dw, const Tensor& db, const ConvParams& p) {
+  const char* op = "conv2d_backward";
+  ConvGeometry g = conv_geometry(op, x, w, p);
+  check_like_x(op, x, g, dy, "dy", {g.N, g.O, g.OH, g.OW});
+  if (dx.defined()) check_like_x(op, x, g, dx, "dx", x.shape());
+  if (dw.defined()) check_param(op, x, dw, "dw", w.shape());
+  if (db.defined()) check_param(op, x, db, "db", {g.O});
+  if (!dx.defined() && !dw.defined() && !db.defined()) return;
+  if (x.numel() == 0) return;
+  MINIDL_DISPATCH(x.device(), conv2d_backward, x, w, dy, dx, dw, db, g);
+}
+
+void set_conv_allow_tf32(bool allow) {
+  g_allow_tf32 = allow;
+}
+bool conv_allow_tf32() {
+  return g_allow_tf32;
+}
+
+void set_conv_benchmark(bool on) {
+  g_benchmark = on;
+}
+bool conv_benchmark() {
+  return g_benchmark;
+}
+
+int64_t conv_algorithm_cache_size() {
+#if MINIDL_WITH_CUDA
+  return cuda::conv_algorithm_cache_size();
+#else
+  return 0;
+#endif
+}
+
+}  // namespace minidl

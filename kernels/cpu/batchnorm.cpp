@@ -1,0 +1,214 @@
+// CPU batch normalisation: one task per channel (parallel_for over C); inside a channel, the
+// `outer` runs of `inner` contiguous values (NCHW: N runs of H*W) are read in order. Each run is
+// summed in 8 lanes of T, the runs' sums in double, so f32 statistics over large batches stay
+// accurate. The variance comes from one pass over x - shift (shift = the channel's first value).
+#include <algorithm>
+#include <cstring>
+
+#include "core/parallel.h"
+#include "kernels/batchnorm.h"
+
+namespace minidl {
+namespace cpu {
+namespace {
+
+template <typename T>
+const T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+// Per-run sums, in one vector of T lanes (GCC/Clang vector extensions: 8 f32 or 4 f64 lanes, which
+// the compiler maps to whatever SIMD the build targets) per sum, then the lanes in order and the
+// tail, added into the channel's double totals. A fixed order for any thread count; a run is one
+// H*W plane, short enough for T's precision.
+template <typename T>
+struct LanesOf;
+template <>
+struct LanesOf<float> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct LanesOf<double> {
+  typedef double type __attribute__((vector_size(32)));
+};
+template <typename T>
+using Lanes = typename LanesOf<T>::type;
+
+template <typename T>
+inline void load_lanes(const T* p, Lanes<T>& v) {
+  std::memcpy(&v, p, sizeof v);
+}
+
+// sum += sum(x - shift), sq += sum((x - shift)^2) over x[0, n)
+template <typename T>
+void run_moments(const T* x, int64_t n, T shift, double& sum, double& sq) {
+  constexpr int L = sizeof(Lanes<T>) / sizeof(T);
+  Lanes<T> a = {}, b = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    Lanes<T> d;
+    load_lanes(x + i, d);
+    d -= shift;
+    a += d;
+    b += d * d;
+  }
+  for (int l = 0; l < L; ++l) {
+    sum += a[l];
+    sq += b[l];
+  }
+  for (; i < n; ++i) {
+    const T d = x[i] - shift;
+    sum += d;
+    sq += d * d;
+  }
+}
+
+// sum_dy += sum(dy), sum_dyx += sum(dy * (x - mean)) over [0, n)
+template <typename T>
+void run_dots(const T* x, const T* dy, int64_t n, T mean, double& sum_dy, double& sum_dyx) {
+  constexpr int L = sizeof(Lanes<T>) / sizeof(T);
+  Lanes<T> a = {}, b = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    Lanes<T> g, v;
+    load_lanes(dy + i, g);
+    load_lanes(x + i, v);
+    a += g;
+    b += g * (v - mean);
+  }
+  for (int l = 0; l < L; ++l) {
+    sum_dy += a[l];
+    sum_dyx += b[l];
+  }
+  for (; i < n; ++i) {
+    sum_dy += dy[i];
+    sum_dyx += dy[i] * (x[i] - mean);
+  }
+}
+
+// Calls f(run pointer offset, run length) for the runs of channel c.
+template <typename F>
+void for_each_run(const ChannelView& v, int64_t c, F f) {
+  for (int64_t o = 0; o < v.outer; ++o) f(c * v.cs + o * v.os, v.inner);
+}
+
+template <typename T>
+void forward_train_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
+                         const Tensor& save_mean, const Tensor& save_invstd,
+                         const Tensor& running_mean, const Tensor& running_var, ChannelView v,
+                         double momentum, double eps) {
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
+  const T *pg = ptr_or_null<T>(gamma), *pb = ptr_or_null<T>(beta);
+  T *pm = save_mean.data<T>(), *pi = save_invstd.data<T>();
+  T *prm = running_mean.defined() ? running_mean.data<T>() : nullptr,
+    *prv = running_var.defined() ? running_var.data<T>() : nullptr;
+  const int64_t count = v.outer * v.inner;
+  parallel_for(v.C, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      // One pass: sums of d = x - shift and d^2, shifted by the channel's first value so that
+      // the variance (E[d^2] - E[d]^2, in double) does not cancel when |mean| >> std.
+      const double shift = px[c * v.cs];  // exactly representable in T
+      double sum = 0, sq = 0;
+      for_each_run(v, c, [&](int64_t off, int64_t n) {
+        run_moments(px + off, n, static_cast<T>(shift), sum, sq);
+      });
+      const double mean_d = sum / static_cast<double>(count);
+      const T mean = static_cast<T>(shift + mean_d);
+      sq = std::max(0.0, sq - sum * mean_d);
+      const T var = static_cast<T>(sq / static_cast<double>(count));
+      const T invstd = bn_invstd(var, eps);
+      pm[c] = mean;
+      pi[c] = invstd;
+      if (prm) bn_running_update(prm[c], prv[c], mean, var, count, momentum);
+      const T g = pg ? pg[c] : T(1), b = pb ? pb[c] : T(0);
+      for_each_run(v, c, [&](int64_t off, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) py[off + i] = bn_normalize(px[off + i], mean, invstd, g, b);
+      });
+    }
+  });
+}
+
+template <typename T>
+void forward_eval_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                        const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
+                        ChannelView v, double eps) {
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
+  const T *pg = ptr_or_null<T>(gamma), *pb = ptr_or_null<T>(beta);
+  const T *prm = running_mean.data<T>(), *prv = running_var.data<T>();
+  parallel_for(v.C, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const T mean = prm[c], invstd = bn_invstd(prv[c], eps);
+      const T g = pg ? pg[c] : T(1), b = pb ? pb[c] : T(0);
+      for_each_run(v, c, [&](int64_t off, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) py[off + i] = bn_normalize(px[off + i], mean, invstd, g, b);
+      });
+    }
+  });
+}
+
+template <typename T>
+void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                          const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
+                          const Tensor& dgamma, const Tensor& dbeta, ChannelView v) {
+  const T *px = x.data<T>(), *pdy = dy.data<T>();
+  T* pdx = dx.defined() ? dx.data<T>() : nullptr;
+  const T* pg = ptr_or_null<T>(gamma);
+  const T *pm = save_mean.data<T>(), *pi = save_invstd.data<T>();
+  T *pdg = dgamma.defined() ? dgamma.data<T>() : nullptr,
+    *pdb = dbeta.defined() ? dbeta.data<T>() : nullptr;
+  const double count = static_cast<double>(v.outer * v.inner);
+  parallel_for(v.C, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const T mean = pm[c], invstd = pi[c];
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for_each_run(v, c, [&](int64_t off, int64_t n) {
+        run_dots(px + off, pdy + off, n, mean, sum_dy, sum_dy_xhat);
+      });
+      sum_dy_xhat *= invstd;
+      if (pdg) pdg[c] += static_cast<T>(sum_dy_xhat);
+      if (pdb) pdb[c] += static_cast<T>(sum_dy);
+      if (!pdx) continue;
+      const T g = pg ? pg[c] : T(1);
+      const T mean_dy = static_cast<T>(sum_dy / count),
+              mean_dy_xhat = static_cast<T>(sum_dy_xhat / count);
+      for_each_run(v, c, [&](int64_t off, int64_t n) {
+        for (int64_t i = 0; i < n; ++i)
+          pdx[off + i] = bn_backward_element(pdy[off + i], px[off + i], mean, invstd, g, mean_dy,
+                                             mean_dy_xhat);
+      });
+    }
+  });
+}
+
+}  // namespace
+
+void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
+                             const Tensor& running_mean, const Tensor& running_var, ChannelView v,
+                             double momentum, double eps, Stream) {
+  visit_floating(x.dtype(), "batchnorm_forward_train", [&](auto z) {
+    forward_train_typed<decltype(z)>(x, gamma, beta, y, save_mean, save_invstd, running_mean,
+                                     running_var, v, momentum, eps);
+  });
+}
+
+void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                            const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
+                            ChannelView v, double eps, Stream) {
+  visit_floating(x.dtype(), "batchnorm_forward_eval", [&](auto z) {
+    forward_eval_typed<decltype(z)>(x, gamma, beta, running_mean, running_var, y, v, eps);
+  });
+}
+
+void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                              const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
+                              const Tensor& dgamma, const Tensor& dbeta, ChannelView v, Stream) {
+  visit_floating(x.dtype(), "batchnorm_backward_train", [&](auto z) {
+    backward_train_typed<decltype(z)>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, v);
+  });
+}
+
+}  // namespace cpu
+}  // namespace minidl

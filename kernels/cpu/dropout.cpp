@@ -1,0 +1,22 @@
+#include "kernels/dropout.h"
+#include "core/parallel.h"
+
+namespace minidl {
+namespace cpu {
+
+void dropout_apply(const Tensor& x, const Tensor& y, float p, uint64_t seed, uint64_t offset,
+                   Stream) {
+  visit_floating(x.dtype(), "dropout", [&](auto z) {
+    using T = decltype(z);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const T scale = p < 1.f ? T(1) / (T(1) - static_cast<T>(p)) : T(0);
+    parallel_for(x.numel(), 1 << 14, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        py[i] = dropout_element(px[i], dropout_keep(seed, offset, i, p), scale);
+    });
+  });
+}
+
+}  // namespace cpu
+}  // namespace minidl

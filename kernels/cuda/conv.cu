@@ -1,0 +1,310 @@
+// CUDA convolution on cuDNN (legacy v7 API, still shipped by cuDNN 9): forward, backward-data,
+// backward-filter and backward-bias. Each direction's algorithm is chosen once per shape (dtype,
+// layout, sizes, TF32 and benchmark settings, device) by cudnnGet*Algorithm_v7's heuristics, or
+// timed with cudnnFind*AlgorithmEx when set_conv_benchmark(true), and cached; the
+// workspace is a Tensor from the stream-ordered caching allocator, freed right after the launch.
+#include <cudnn.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+
+#include "core/context.h"
+#include "kernels/conv.h"
+#include "kernels/copy.h"
+#include "kernels/elementwise.h"
+
+namespace minidl {
+namespace cuda {
+namespace {
+
+constexpr size_t kMaxWorkspace = size_t(1) << 30;  // algorithms needing more are skipped
+
+cudnnDataType_t cudnn_dtype(DType t) {
+  return t == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+}
+
+// RAII descriptors (destructors log instead of throwing).
+struct TensorDesc {
+  cudnnTensorDescriptor_t d = nullptr;
+  TensorDesc() { MINIDL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d)); }
+  ~TensorDesc() {
+    if (d) cudnnDestroyTensorDescriptor(d);
+  }
+  // [n, c, h, w] with the given layout's strides.
+  void set(DType t, int64_t n, int64_t c, int64_t h, int64_t w, bool channels_last) {
+    int sn = static_cast<int>(c * h * w), sc = channels_last ? 1 : static_cast<int>(h * w),
+        sh = static_cast<int>(channels_last ? w * c : w),
+        sw = channels_last ? static_cast<int>(c) : 1;
+    MINIDL_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(d, cudnn_dtype(t), static_cast<int>(n),
+                                                    static_cast<int>(c), static_cast<int>(h),
+                                                    static_cast<int>(w), sn, sc, sh, sw));
+  }
+};
+
+struct FilterDesc {
+  cudnnFilterDescriptor_t d = nullptr;
+  FilterDesc() { MINIDL_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d)); }
+  ~FilterDesc() {
+    if (d) cudnnDestroyFilterDescriptor(d);
+  }
+};
+
+struct ConvDesc {
+  cudnnConvolutionDescriptor_t d = nullptr;
+  ConvDesc() { MINIDL_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d)); }
+  ~ConvDesc() {
+    if (d) cudnnDestroyConvolutionDescriptor(d);
+  }
+};
+
+// The descriptors of one call.
+struct Descs {
+  TensorDesc x, y, bias;
+  FilterDesc w;
+  ConvDesc conv;
+  cudnnMathType_t math;  // what the descriptor allows before an algorithm narrows it
+  Descs(const ConvGeometry& g, DType t) {
+    x.set(t, g.N, g.C, g.H, g.W, g.channels_last);
+    y.set(t, g.N, g.O, g.OH, g.OW, g.channels_last);
+    bias.set(t, 1, g.O, 1, 1, false);
+    MINIDL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(
+        w.d, cudnn_dtype(t), g.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
+        static_cast<int>(g.O), static_cast<int>(g.C), static_cast<int>(g.KH),
+        static_cast<int>(g.KW)));
+    MINIDL_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
+        conv.d, static_cast<int>(g.PH), static_cast<int>(g.PW), static_cast<int>(g.SH),
+        static_cast<int>(g.SW), static_cast<int>(g.DH), static_cast<int>(g.DW),
+        CUDNN_CROSS_CORRELATION, cudnn_dtype(t)));
+    math = (t == DType::f32 && !conv_allow_tf32()) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+    MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.d, math));
+  }
+};
+
+// The chosen algorithm of each direction (-1: not chosen yet) with its math type and workspace.
+struct Choice {
+  int algo = -1;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  size_t workspace = 0;
+};
+struct Algorithms {
+  Choice fwd, bwd_data, bwd_filter;
+};
+
+std::mutex g_cache_mutex;
+std::map<std::string, Algorithms> g_cache;
+
+std::string cache_key(const ConvGeometry& g, DType t, Device d) {
+  std::ostringstream k;
+  k << d.index << '|' << dtype_name(t) << '|' << g.channels_last << '|' << conv_allow_tf32()
+    << conv_benchmark() << '|' << g.N << ',' << g.C << ',' << g.H << ',' << g.W << '|' << g.O << ','
+    << g.KH << ',' << g.KW << '|' << g.SH << ',' << g.SW << ',' << g.PH << ',' << g.PW << ','
+    << g.DH << ',' << g.DW;
+  return k.str();
+}
+
+// Takes the first heuristic result that ran, fits the workspace limit and respects the TF32
+// setting.
+template <typename Perf>
+Choice pick(const Perf* perf, int count, const Descs& d, const char* what, const ConvGeometry& g) {
+  for (int i = 0; i < count; ++i) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
+    if (d.math == CUDNN_FMA_MATH && perf[i].mathType == CUDNN_TENSOR_OP_MATH) continue;
+    // never let f32/f64 data be converted down to half precision
+    if (perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+    Choice c;
+    c.algo = static_cast<int>(perf[i].algo);
+    c.math = d.math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf[i].mathType;
+    c.workspace = perf[i].memory;
+    return c;
+  }
+  MINIDL_FAIL("conv2d (cuDNN): no ", what, " algorithm for x [", g.N, ", ", g.C, ", ", g.H, ", ",
+              g.W, "], w [", g.O, ", ", g.C, ", ", g.KH, ", ", g.KW, "]");
+}
+
+// The cached algorithm of one direction, chosen by `choose` on first use (outside the lock: the
+// heuristic query may be slow; two threads choosing at once store the same answer).
+template <typename F>
+Choice cached_choice(const std::string& key, Choice Algorithms::*dir, F choose) {
+  {
+    std::lock_guard<std::mutex> lock(g_cache_mutex);
+    auto it = g_cache.find(key);
+    if (it != g_cache.end() && (it->second.*dir).algo >= 0) return it->second.*dir;
+  }
+  Choice c = choose();
+  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  g_cache[key].*dir = c;
+  return c;
+}
+
+// The largest workspace among the heuristic candidates that fit kMaxWorkspace: what a timed search
+// is given.
+template <typename Perf>
+size_t search_workspace(const Perf* perf, int n) {
+  size_t bytes = 0;
+  for (int i = 0; i < n; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace)
+      bytes = std::max(bytes, perf[i].memory);
+  return bytes;
+}
+
+void* workspace_ptr(Tensor& ws, size_t bytes, Device device) {
+  if (bytes == 0) return nullptr;
+  ws = Tensor::empty({static_cast<int64_t>(bytes)}, DType::u8, device);
+  return ws.data_ptr();
+}
+
+// The tensors a timed search runs on (outputs are scratch or overwritten by the real call).
+struct SearchData {
+  Device device;
+  const void *x, *w, *dy;
+  void *y, *dx, *dw;
+};
+
+Choice choose_forward(cudnnHandle_t h, const Descs& d, const ConvGeometry& g, const SearchData& s) {
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int n = 0;
+  MINIDL_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+      h, d.x.d, d.w.d, d.conv.d, d.y.d, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+  if (conv_benchmark()) {
+    Tensor ws;
+    const size_t bytes = search_workspace(perf, n);
+    void* p = workspace_ptr(ws, bytes, s.device);
+    MINIDL_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+        h, d.x.d, s.x, d.w.d, s.w, d.conv.d, d.y.d, s.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf,
+        p, bytes));
+  }
+  return pick(perf, n, d, "forward", g);
+}
+
+Choice choose_backward_data(cudnnHandle_t h, const Descs& d, const ConvGeometry& g,
+                            const SearchData& s) {
+  cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+  int n = 0;
+  MINIDL_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+      h, d.w.d, d.y.d, d.conv.d, d.x.d, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+  if (conv_benchmark()) {
+    Tensor ws;
+    const size_t bytes = search_workspace(perf, n);
+    void* p = workspace_ptr(ws, bytes, s.device);
+    MINIDL_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+        h, d.w.d, s.w, d.y.d, s.dy, d.conv.d, d.x.d, s.dx, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+        &n, perf, p, bytes));
+  }
+  return pick(perf, n, d, "backward-data", g);
+}
+
+Choice choose_backward_filter(cudnnHandle_t h, const Descs& d, const ConvGeometry& g,
+                              const SearchData& s) {
+  cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+  int n = 0;
+  MINIDL_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+      h, d.x.d, d.y.d, d.conv.d, d.w.d, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+  if (conv_benchmark()) {
+    Tensor ws;
+    const size_t bytes = search_workspace(perf, n);
+    void* p = workspace_ptr(ws, bytes, s.device);
+    MINIDL_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+        h, d.x.d, s.x, d.y.d, s.dy, d.conv.d, d.w.d, s.dw, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+        &n, perf, p, bytes));
+  }
+  return pick(perf, n, d, "backward-filter", g);
+}
+
+// cuDNN's scaling factors are host values of the compute type: double for f64, float otherwise.
+struct Scalars {
+  float f0 = 0.f, f1 = 1.f;
+  double d0 = 0.0, d1 = 1.0;
+  bool dbl;
+  explicit Scalars(DType t) : dbl(t == DType::f64) {}
+  const void* zero() const { return dbl ? static_cast<const void*>(&d0) : &f0; }
+  const void* one() const { return dbl ? static_cast<const void*>(&d1) : &f1; }
+};
+
+// The filter in the layout cuDNN is told (NHWC filters for channels-last activations).
+Tensor filter_for(const Tensor& w, const ConvGeometry& g) {
+  return g.channels_last ? w.contiguous(MemoryFormat::channels_last) : w;
+}
+
+}  // namespace
+
+int64_t conv_algorithm_cache_size() {
+  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  return static_cast<int64_t>(g_cache.size());
+}
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
+                    const ConvGeometry& g, Stream s) {
+  cudnnHandle_t h = cudnn_handle(s);
+  Descs d(g, x.dtype());
+  std::string key = cache_key(g, x.dtype(), x.device());
+  Tensor wf = filter_for(w, g), ws;
+  Choice c = cached_choice(key, &Algorithms::fwd, [&] {
+    return choose_forward(
+        h, d, g,
+        {x.device(), x.data_ptr(), wf.data_ptr(), nullptr, y.data_ptr(), nullptr, nullptr});
+  });
+  MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
+  Scalars k(x.dtype());
+  void* wsp = workspace_ptr(ws, c.workspace, x.device());
+  MINIDL_CUDNN_CHECK(cudnnConvolutionForward(h, k.one(), d.x.d, x.data_ptr(), d.w.d, wf.data_ptr(),
+                                             d.conv.d,
+                                             static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), wsp,
+                                             c.workspace, k.zero(), d.y.d, y.data_ptr()));
+  if (b.defined())
+    MINIDL_CUDNN_CHECK(
+        cudnnAddTensor(h, k.one(), d.bias.d, b.data_ptr(), k.one(), d.y.d, y.data_ptr()));
+}
+
+void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
+                     const Tensor& dw, const Tensor& db, const ConvGeometry& g, Stream s) {
+  cudnnHandle_t h = cudnn_handle(s);
+  Descs d(g, x.dtype());
+  std::string key = cache_key(g, x.dtype(), x.device());
+  Scalars k(x.dtype());
+  if (db.defined())  // db += sum of dy over N, OH, OW
+    MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardBias(h, k.one(), d.y.d, dy.data_ptr(), k.one(),
+                                                    d.bias.d, db.data_ptr()));
+  if (dw.defined()) {
+    Choice c = cached_choice(key, &Algorithms::bwd_filter, [&] {
+      // the timed search writes its result: give it a scratch filter, not the accumulated dw
+      Tensor scratch =
+          Tensor::empty(w.shape(), w.dtype(), w.device(),
+                        g.channels_last ? MemoryFormat::channels_last : MemoryFormat::contiguous);
+      return choose_backward_filter(
+          h, d, g,
+          {x.device(), x.data_ptr(), nullptr, dy.data_ptr(), nullptr, nullptr, scratch.data_ptr()});
+    });
+    MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
+    Tensor ws;
+    void* wsp = workspace_ptr(ws, c.workspace, x.device());
+    // NCHW filters accumulate in place (beta = 1); NHWC filters go through a temporary.
+    Tensor target = g.channels_last ? Tensor::empty(w.shape(), w.dtype(), w.device(),
+                                                    MemoryFormat::channels_last)
+                                    : dw;
+    MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+        h, k.one(), d.x.d, x.data_ptr(), d.y.d, dy.data_ptr(), d.conv.d,
+        static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), wsp, c.workspace,
+        g.channels_last ? k.zero() : k.one(), d.w.d, target.data_ptr()));
+    if (g.channels_last) axpy(1.0, target.contiguous(), dw);
+  }
+  if (dx.defined()) {
+    Tensor wf = filter_for(w, g), ws;
+    Choice c = cached_choice(key, &Algorithms::bwd_data, [&] {
+      return choose_backward_data(
+          h, d, g,
+          {x.device(), nullptr, wf.data_ptr(), dy.data_ptr(), nullptr, dx.data_ptr(), nullptr});
+    });
+    MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
+    void* wsp = workspace_ptr(ws, c.workspace, x.device());
+    MINIDL_CUDNN_CHECK(
+        cudnnConvolutionBackwardData(h, k.one(), d.w.d, wf.data_ptr(), d.y.d, dy.data_ptr(),
+                                     d.conv.d, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo),
+                                     wsp, c.workspace, k.zero(), d.x.d, dx.data_ptr()));
+  }
+}
+
+}  // namespace cuda
+}  // namespace minidl

@@ -1,0 +1,81 @@
+// Parameter-free element-wise layers: ReLU, Dropout, Identity, Flatten.
+#pragma once
+
+#include "core/philox.h"
+#include "layers/module.h"
+
+namespace minidl {
+
+// y = max(x, 0). inplace: y overwrites x (saves an activation; only where nothing else keeps x for
+// its backward, e.g. after BatchNorm2d, which caches its input, not its output). Caches y.
+class ReLU : public Module {
+ public:
+  explicit ReLU(bool inplace = false) : inplace_(inplace) {}
+  Tensor forward(const Tensor& x) override;
+  Tensor backward(const Tensor& dy) override;
+  std::string type_name() const override { return "ReLU"; }
+  std::string options_str() const override { return inplace_ ? "inplace=True" : ""; }
+
+ protected:
+  void clear_cache() override { y_ = Tensor(); }
+
+ private:
+  bool inplace_;
+  Tensor y_;
+  Tensor y_buf_, dx_buf_;
+};
+
+// Inverted dropout (kernels/dropout.h): in training, each element is zeroed with probability p and
+// the others scaled by 1 / (1 - p); identity in eval. Masks come from Philox with this layer's
+// Generator: forward reserves uniform_counters(numel) counters, and backward replays the same
+// (seed, offset), so no mask is stored, and the CPU and CUDA masks are identical for a seed.
+class Dropout : public Module {
+ public:
+  // The seed defaults to a draw from default_generator() (distinct per layer, reproducible after
+  // manual_seed()).
+  explicit Dropout(double p = 0.5);
+  Dropout(double p, uint64_t seed);
+  Tensor forward(const Tensor& x) override;
+  Tensor backward(const Tensor& dy) override;
+  std::string type_name() const override { return "Dropout"; }
+  std::string options_str() const override;
+
+  double p() const { return p_; }
+  // The mask stream: save and restore it to replay masks (checkpoints, gradient checks).
+  Generator& generator() { return gen_; }
+
+ protected:
+  void clear_cache() override { pending_ = false; }
+
+ private:
+  double p_;
+  Generator gen_;
+  bool pending_ = false;  // a training forward awaits its backward
+  uint64_t offset_ = 0;   // its Philox offset
+  bool channels_last_ = false;
+  Shape shape_;
+};
+
+class Identity : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return x; }
+  Tensor backward(const Tensor& dy) override { return dy; }
+  std::string type_name() const override { return "Identity"; }
+};
+
+// [N, d1, d2, ...] -> [N, d1 * d2 * ...] (start_dim 1, as nn.Flatten). A view when x is
+// contiguous; channels-last input is made contiguous first (the NCHW order of PyTorch's flatten).
+class Flatten : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  Tensor backward(const Tensor& dy) override;
+  std::string type_name() const override { return "Flatten"; }
+
+ protected:
+  void clear_cache() override { shape_.clear(); }
+
+ private:
+  Shape shape_;  // the input shape (training mode), until backward
+};
+
+}  // namespace minidl

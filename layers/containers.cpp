@@ -1,0 +1,180 @@
+#include "layers/containers.h"
+
+#include <sstream>
+
+#include "kernels/channel.h"
+#include "kernels/elementwise.h"
+#include "kernels/image_layout.h"
+
+namespace minidl {
+
+namespace {
+
+// a + b in a's layout (either may be undefined when a branch computes no input gradient).
+Tensor sum_of(const Tensor& a, const Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  Tensor out = empty_like_layout(a.shape(), a);
+  ::minidl::add(a, match_layout(b, a), out);
+  return out;
+}
+
+}  // namespace
+
+// ---- Sequential ----
+
+Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
+  for (const auto& m : modules) add(m);
+}
+
+Sequential& Sequential::add(std::shared_ptr<Module> module) {
+  return add(std::to_string(children().size()), std::move(module));
+}
+
+Sequential& Sequential::add(const std::string& name, std::shared_ptr<Module> module) {
+  Module* raw = module.get();
+  register_module(name, std::move(module));
+  seq_.push_back(raw);
+  return *this;
+}
+
+Tensor Sequential::forward_sequence(const Tensor& x) {
+  Tensor h = x;
+  for (Module* m : seq_) h = m->forward(h);
+  return h;
+}
+
+Tensor Sequential::backward_sequence(const Tensor& dy) {
+  Tensor g = dy;
+  for (auto it = seq_.rbegin(); it != seq_.rend(); ++it) g = (*it)->backward(g);
+  return g;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  return forward_sequence(x);
+}
+
+Tensor Sequential::backward(const Tensor& dy) {
+  return backward_sequence(dy);
+}
+
+void Sequential::set_input_grad(bool on) {
+  input_grad_ = on;
+  if (!seq_.empty()) seq_.front()->set_input_grad(on);
+}
+
+// ---- Residual ----
+
+Residual& Residual::shortcut(const std::string& name, std::shared_ptr<Module> module) {
+  MINIDL_CHECK(!shortcut_, where(), ": the shortcut is set already");
+  shortcut_ = register_module(name, std::move(module));
+  return *this;
+}
+
+void Residual::set_input_grad(bool on) {
+  // Both branches read x: each may skip its dx only when the block's is not wanted.
+  Sequential::set_input_grad(on);
+  if (shortcut_) shortcut_->set_input_grad(on);
+}
+
+Tensor Residual::forward(const Tensor& x) {
+  Tensor main = forward_sequence(x);
+  Tensor skip = shortcut_ ? shortcut_->forward(x) : x;
+  MINIDL_CHECK(main.shape() == skip.shape(), where(), ": main path gives ", shape_str(main.shape()),
+               " but the shortcut ", shape_str(skip.shape()),
+               " (add a projection or ZeroPadShortcut)");
+  Tensor y = reuse_buffer(y_buf_, main.shape(), main);
+  ::minidl::add(main, match_layout(skip, main), y);
+  if (post_relu_) relu_forward(y, y);  // in place: y is this block's own tensor
+  y_ = training() && post_relu_ ? y : Tensor();
+  return y;
+}
+
+Tensor Residual::backward(const Tensor& dy) {
+  Tensor g = dy;
+  if (post_relu_) {
+    check_cached(y_);
+    Tensor y = y_;
+    y_ = Tensor();
+    g = reuse_buffer(g_buf_, y.shape(), y);
+    relu_backward(y, match_layout(dy, y), g);
+  }
+  // The shortcut's gradient first, as the reverse of the forward order (main, then shortcut).
+  Tensor dskip = shortcut_ ? shortcut_->backward(g) : g;
+  Tensor dmain = backward_sequence(g);
+  if (!input_grad_) return Tensor();
+  if (!dmain.defined() || !dskip.defined()) return sum_of(dmain, dskip);
+  Tensor dx = reuse_buffer(dx_buf_, dmain.shape(), dmain);
+  ::minidl::add(dmain, match_layout(dskip, dmain), dx);
+  return dx;
+}
+
+// ---- ChannelConcat ----
+
+Tensor ChannelConcat::forward(const Tensor& x) {
+  Tensor xin = match_layout(x, x);
+  MINIDL_CHECK(xin.dim() == 4, where(), ": expected [N, C, H, W], got ", shape_str(x.shape()));
+  Tensor f = forward_sequence(xin);
+  MINIDL_CHECK(f.dim() == 4 && f.size(0) == xin.size(0) && f.size(2) == xin.size(2) &&
+                   f.size(3) == xin.size(3),
+               where(), ": cannot concatenate x ", shape_str(xin.shape()), " and f(x) ",
+               shape_str(f.shape()));
+  const int64_t cx = xin.size(1), cf = f.size(1);
+  Tensor y = empty_like_layout({xin.size(0), cx + cf, xin.size(2), xin.size(3)}, xin);
+  y.narrow(1, 0, cx).copy_(xin);
+  y.narrow(1, cx, cf).copy_(f);
+  cx_ = training() ? cx : 0;
+  return y;
+}
+
+Tensor ChannelConcat::backward(const Tensor& dy) {
+  MINIDL_CHECK(cx_ > 0, where(), ": backward without a training-mode forward");
+  const int64_t cx = cx_;
+  cx_ = 0;
+  Tensor dx_direct = match_layout(dy.narrow(1, 0, cx), dy);
+  Tensor df = match_layout(dy.narrow(1, cx, dy.size(1) - cx), dy);
+  return sum_of(dx_direct, backward_sequence(df));
+}
+
+// ---- ZeroPadShortcut ----
+
+ZeroPadShortcut::ZeroPadShortcut(int64_t in_channels, int64_t out_channels, int64_t stride,
+                                 int64_t front)
+    : in_(in_channels), out_(out_channels), stride_(stride), front_(front) {
+  MINIDL_CHECK(in_ > 0 && out_ >= in_ && stride_ >= 1 && front_ >= 0 && front_ + in_ <= out_,
+               "ZeroPadShortcut: bad channels ", in_, " -> ", out_, ", stride ", stride_,
+               ", front ", front_);
+}
+
+std::string ZeroPadShortcut::options_str() const {
+  std::ostringstream os;
+  os << in_ << ", " << out_ << ", stride=" << stride_ << ", front=" << front_;
+  return os.str();
+}
+
+Tensor ZeroPadShortcut::forward(const Tensor& x) {
+  Tensor xin = match_layout(x, x);
+  MINIDL_CHECK(xin.dim() == 4 && xin.size(1) == in_, where(), ": expected [N, ", in_,
+               ", H, W], got ", shape_str(x.shape()));
+  Shape ys{xin.size(0), out_, (xin.size(2) + stride_ - 1) / stride_,
+           (xin.size(3) + stride_ - 1) / stride_};
+  Tensor y = empty_like_layout(ys, xin);
+  channel_pad_forward(xin, y, stride_, front_);
+  if (training()) {
+    x_shape_ = xin.shape();
+    x_channels_last_ = !xin.is_contiguous();
+  }
+  return y;
+}
+
+Tensor ZeroPadShortcut::backward(const Tensor& dy) {
+  MINIDL_CHECK(!x_shape_.empty(), where(), ": backward without a training-mode forward");
+  Tensor dx =
+      Tensor::empty(x_shape_, dy.dtype(), dy.device(),
+                    x_channels_last_ ? MemoryFormat::channels_last : MemoryFormat::contiguous);
+  x_shape_.clear();
+  channel_pad_backward(match_layout(dy, dx), dx, stride_, front_);
+  return dx;
+}
+
+}  // namespace minidl

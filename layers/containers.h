@@ -1,0 +1,115 @@
+// Composite modules. Children run forward in order and backward in reverse (DESIGN.md §4).
+//
+//   Sequential      y = f_n(... f_1(x)); children named "0", "1", ... or by the caller
+//   Residual        y = act(main(x) + shortcut(x)); the main path is the block's own sequence (so
+//   its
+//                   children get flat names: "conv1", "bn1", ... as torchvision's BasicBlock), the
+//                   shortcut is identity or a named child ("downsample"), act is ReLU or none
+//   ChannelConcat   y = concat(x, f(x)) along channels (a DenseNet layer); f = its own sequence
+//   ZeroPadShortcut the ResNet paper's option A shortcut: subsample by stride, add zero channels
+//
+// Shortcut options for a ResNet block with a change of shape (the paper's names):
+//   A: ZeroPadShortcut(in, out, stride)                           (no parameters)
+//   B: Sequential{Conv2d(in, out, 1, stride, 0, false), BatchNorm2d(out)}   (torchvision)
+//   Smith's resnet-56: Sequential{Conv2d(in, out, 2, 2, 0, false), BatchNorm2d(out)} (2x2, stride
+//   2)
+#pragma once
+
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/module.h"
+
+namespace minidl {
+
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+
+  // Appends a child named by its position ("0", "1", ...) or by `name`. Returns *this.
+  Sequential& add(std::shared_ptr<Module> module);
+  Sequential& add(const std::string& name, std::shared_ptr<Module> module);
+
+  Tensor forward(const Tensor& x) override;
+  Tensor backward(const Tensor& dy) override;
+  std::string type_name() const override { return "Sequential"; }
+  void set_input_grad(bool on) override;
+
+  size_t size() const { return seq_.size(); }
+  Module& operator[](size_t i) const { return *seq_.at(i); }
+
+ protected:
+  Tensor forward_sequence(const Tensor& x);
+  Tensor backward_sequence(const Tensor& dy);
+
+ private:
+  std::vector<Module*> seq_;  // the sequence (owned through the children list)
+};
+
+// std::make_shared<Sequential> of a list: sequential({conv, bn}).
+inline std::shared_ptr<Sequential> sequential(
+    std::initializer_list<std::shared_ptr<Module>> modules) {
+  return std::make_shared<Sequential>(modules);
+}
+
+class Residual : public Sequential {
+ public:
+  // post_relu: apply ReLU after the sum (torchvision's BasicBlock / Bottleneck).
+  explicit Residual(bool post_relu = true) : post_relu_(post_relu) {}
+
+  // The shortcut branch (default: identity), registered as child `name`.
+  Residual& shortcut(const std::string& name, std::shared_ptr<Module> module);
+  Module* shortcut() const { return shortcut_.get(); }
+
+  Tensor forward(const Tensor& x) override;
+  Tensor backward(const Tensor& dy) override;
+  std::string type_name() const override { return "Residual"; }
+  std::string options_str() const override { return post_relu_ ? "post_relu=True" : ""; }
+  void set_input_grad(bool on) override;
+
+ protected:
+  void clear_cache() override { y_ = Tensor(); }
+
+ private:
+  bool post_relu_;
+  std::shared_ptr<Module> shortcut_;
+  Tensor y_;  // the output (post_relu), until backward
+  Tensor y_buf_, g_buf_, dx_buf_;
+};
+
+class ChannelConcat : public Sequential {
+ public:
+  Tensor forward(const Tensor& x) override;
+  Tensor backward(const Tensor& dy) override;
+  std::string type_name() const override { return "ChannelConcat"; }
+
+ protected:
+  void clear_cache() override { cx_ = 0; }
+
+ private:
+  int64_t cx_ = 0;  // channels of x in the last forward
+};
+
+class ZeroPadShortcut : public Module {
+ public:
+  // front: zero channels before x's (default 0: all zeros after, as fb.resnet.torch; use
+  // (out - in) / 2 for the F.pad(..., (0, 0, 0, 0, p, p)) of the common PyTorch CIFAR ResNets).
+  ZeroPadShortcut(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t front = 0);
+  Tensor forward(const Tensor& x) override;
+  Tensor backward(const Tensor& dy) override;
+  std::string type_name() const override { return "ZeroPadShortcut"; }
+  std::string options_str() const override;
+
+ protected:
+  void clear_cache() override { x_shape_.clear(); }
+
+ private:
+  int64_t in_, out_, stride_, front_;
+  Shape x_shape_;
+  bool x_channels_last_ = false;
+};
+
+}  // namespace minidl

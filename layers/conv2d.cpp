@@ -1,0 +1,70 @@
+#include "layers/conv2d.h"
+
+#include <sstream>
+
+#include "kernels/image_layout.h"
+#include "layers/init.h"
+
+namespace minidl {
+
+Conv2d::Conv2d(const Conv2dOptions& o) : opts_(o) {
+  MINIDL_CHECK(o.in_ > 0 && o.out_ > 0 && o.kh_ > 0 && o.kw_ > 0, "Conv2d: bad sizes in ", o.in_,
+               ", out ", o.out_, ", kernel ", o.kh_, "x", o.kw_);
+  MINIDL_CHECK(o.p_.stride_h > 0 && o.p_.stride_w > 0 && o.p_.pad_h >= 0 && o.p_.pad_w >= 0 &&
+                   o.p_.dilation_h > 0 && o.p_.dilation_w > 0,
+               "Conv2d: bad stride, padding or dilation");
+  weight_ = register_parameter("weight", Tensor::empty({o.out_, o.in_, o.kh_, o.kw_}));
+  if (o.bias_) bias_ = register_parameter("bias", Tensor::empty({o.out_}), true);
+  init_parameters("pytorch", default_generator());
+}
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
+               int64_t padding, bool bias)
+    : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)
+                 .stride(stride)
+                 .padding(padding)
+                 .bias(bias)) {}
+
+std::string Conv2d::options_str() const {
+  const ConvParams& p = opts_.p_;
+  std::ostringstream os;
+  os << opts_.in_ << ", " << opts_.out_ << ", kernel_size=(" << opts_.kh_ << ", " << opts_.kw_
+     << "), stride=(" << p.stride_h << ", " << p.stride_w << ")";
+  if (p.pad_h || p.pad_w) os << ", padding=(" << p.pad_h << ", " << p.pad_w << ")";
+  if (p.dilation_h != 1 || p.dilation_w != 1)
+    os << ", dilation=(" << p.dilation_h << ", " << p.dilation_w << ")";
+  if (!bias_) os << ", bias=False";
+  return os.str();
+}
+
+void Conv2d::init_parameters(const std::string& scheme, Generator& gen) {
+  init_weight_and_bias(scheme, weight_->value, bias_ ? bias_->value : Tensor(), gen);
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  check_input(x);
+  MINIDL_CHECK(x.dim() == 4 && x.size(1) == opts_.in_, where(), ": expected input [N, ", opts_.in_,
+               ", H, W], got ", shape_str(x.shape()));
+  // The CPU convolution reads NCHW; CUDA takes either layout and answers in the same.
+  Tensor xin = x.device().is_cpu() ? x.contiguous() : match_layout(x, x);
+  const ConvParams& p = opts_.p_;
+  int64_t OH = conv_output_size(x.size(2), opts_.kh_, p.stride_h, p.pad_h, p.dilation_h);
+  int64_t OW = conv_output_size(x.size(3), opts_.kw_, p.stride_w, p.pad_w, p.dilation_w);
+  Tensor y = reuse_buffer(y_buf_, {x.size(0), opts_.out_, OH, OW}, xin);
+  conv2d_forward(xin, weight_->value, bias_ ? bias_->value : Tensor(), y, p);
+  x_ = training() ? xin : Tensor();
+  return y;
+}
+
+Tensor Conv2d::backward(const Tensor& dy) {
+  check_cached(x_);
+  Tensor x = x_;
+  x_ = Tensor();
+  Tensor d = match_layout(dy, x);
+  Tensor dx = input_grad_ ? reuse_buffer(dx_buf_, x.shape(), x) : Tensor();
+  conv2d_backward(x, weight_->value, d, dx, weight_->grad, bias_ ? bias_->grad : Tensor(),
+                  opts_.p_);
+  return dx;
+}
+
+}  // namespace minidl

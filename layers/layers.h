@@ -1,0 +1,14 @@
+// Everything in layers/, for users and for models/: the Module API and every layer.
+#pragma once
+
+#include "layers/activation.h"
+#include "layers/batchnorm.h"
+#include "layers/containers.h"
+#include "layers/conv2d.h"
+#include "layers/init.h"
+#include "layers/linear.h"
+#include "layers/loss.h"
+#include "layers/lrn.h"
+#include "layers/module.h"
+#include "layers/parameter.h"
+#include "layers/pooling.h"

@@ -1,0 +1,159 @@
+// Module: the base of every layer and block (DESIGN.md §4). There is no autograd tape: memory and
+// order are explicit, as in Caffe and llm.c.
+//
+// Contract of a module:
+//  - forward(x) returns y; in training mode it caches what backward needs (usually references to
+//    x and/or y: tensors are shared handles, nothing is copied).
+//  - backward(dy) returns dx for the most recent training-mode forward, ACCUMULATES (+=) into the
+//    gradients of its parameters (never overwrites: zero_grad() clears them), and releases the
+//    cache. One backward per forward.
+//  - Composites call their children's forward in order and backward in reverse.
+//
+// Names: a module registered under a parent gets a dotted path ("layer1.0.conv1"); its parameters
+// and buffers are named path + local name ("layer1.0.conv1.weight"), as torchvision names them, so
+// state dicts move between minidl and PyTorch. Names are fixed when the tree is built
+// (registration) and are the same whether asked of the root or of a submodule.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/philox.h"
+#include "layers/parameter.h"
+
+namespace minidl {
+
+// A named non-trainable tensor (BN running statistics, num_batches_tracked).
+struct Buffer {
+  std::string name;  // full dotted name, like Parameter::name
+  Tensor value;
+};
+
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // ---- computation ----
+  virtual Tensor forward(const Tensor& x) = 0;
+  virtual Tensor backward(const Tensor& dy) = 0;
+
+  // ---- description ----
+  virtual std::string type_name() const = 0;              // "Conv2d"
+  virtual std::string options_str() const { return ""; }  // "16, 32, kernel_size=3, stride=1"
+  // The module tree, one module per line (PyTorch's repr), and the parameter count.
+  std::string describe() const;
+  // This module's dotted path in its tree ("" for a root) and "Conv2d 'layer1.0.conv1'" for errors.
+  const std::string& path() const { return path_; }
+  std::string where() const;
+
+  // ---- tree ----
+  // Direct children in registration order, with their local names.
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
+  // The descendant at a dotted path relative to this module ("layer1.0.conv1"); throws, listing
+  // the children, if there is none.
+  Module& submodule(const std::string& dotted);
+  // Calls f on this module and every descendant, depth first, parents before children.
+  void visit(const std::function<void(Module&)>& f);
+
+  // ---- parameters and buffers ----
+  // Depth first: a module's own (in registration order), then its children's (PyTorch's order).
+  std::vector<Parameter*> parameters();
+  std::vector<Buffer*> buffers();
+  int64_t parameter_count() const;  // number of scalar parameters
+  void zero_grad();
+
+  // Parameters and buffers by full name, in state-dict order (per module: parameters, buffers).
+  std::vector<std::pair<std::string, Tensor>> named_tensors();
+  std::map<std::string, Tensor> state_dict();
+  // Copies every tensor of `state` into the module (converting dtype and device as needed). Throws
+  // naming the tensor when one is missing from `state`, has another shape, or (strict) when
+  // `state` holds a name the module does not have.
+  void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+
+  // (Re)initialises this module's own parameters with a named scheme (layers/init.h); a no-op for
+  // modules without weights. init_weights() calls it on every module of a tree.
+  virtual void init_parameters(const std::string& scheme, Generator& gen) {}
+
+  // ---- mode, device, dtype ----
+  Module& train(bool on = true);
+  Module& eval() { return train(false); }
+  bool training() const { return training_; }
+  // Moves (or converts) every parameter, gradient and floating buffer, and drops caches. to(f64)
+  // is for the gradient checks; integer buffers (num_batches_tracked) keep their dtype.
+  Module& to(Device device);
+  Module& to(DType dtype);
+  Device device() const { return device_; }
+  DType dtype() const { return dtype_; }
+
+  // Whether backward computes dx (default true). A network's first layer does not need it: Conv2d
+  // and Linear then skip that work and return an undefined dx; containers pass the setting to their
+  // first child. Layers that ignore it compute dx anyway.
+  virtual void set_input_grad(bool on) { input_grad_ = on; }
+  bool input_grad() const { return input_grad_; }
+
+ protected:
+  // Registration (call from constructors). The value becomes a Parameter with a zero gradient of
+  // the same shape, dtype and device.
+  Parameter* register_parameter(const std::string& name, Tensor value,
+                                bool is_bias_or_norm = false);
+  Buffer* register_buffer(const std::string& name, Tensor value);
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    attach(name, module);
+    return module;
+  }
+
+  // Hooks for layers: drop cached activations (called by to() and load_state_dict()); refresh
+  // host-side copies of buffers (called after load_state_dict()).
+  virtual void clear_cache() {}
+  virtual void on_state_loaded() {}
+
+  // For a module with parameters or buffers of its own: throws unless x is on the module's device
+  // with its dtype ("Conv2d 'conv1': input Tensor[f32, cpu, ...] but parameters on cuda:0").
+  void check_input(const Tensor& x) const;
+  // Throws "<where>: backward without a training-mode forward" when `cached` is undefined.
+  void check_cached(const Tensor& cached) const;
+
+  // A buffer for an output or input gradient of shape `shape` in the dtype, device and layout of
+  // `like`. On the CPU: the tensor kept in `slot` from the previous step when nothing else holds
+  // its storage any more (the next layer released it in its backward), else a new one kept in
+  // `slot`; reusing saves the page faults of fresh allocations at every step. On CUDA the caching
+  // allocator reuses memory already, and no slot is kept (it would raise the peak).
+  static Tensor reuse_buffer(Tensor& slot, const Shape& shape, const Tensor& like);
+
+  bool input_grad_ = true;
+
+ private:
+  void attach(const std::string& name, std::shared_ptr<Module> module);
+  void set_path(const std::string& path);
+  void describe_into(std::string& out, const std::string& name, int depth) const;
+
+  struct OwnedParameter {
+    std::string local;
+    std::unique_ptr<Parameter> p;
+  };
+  struct OwnedBuffer {
+    std::string local;
+    std::unique_ptr<Buffer> b;
+  };
+  std::string path_;
+  Module* parent_ = nullptr;
+  bool training_ = true;
+  Device device_ = Device::cpu();
+  DType dtype_ = DType::f32;
+  std::vector<OwnedParameter> params_;
+  std::vector<OwnedBuffer> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+}  // namespace minidl

@@ -1,0 +1,110 @@
+#include "models/registry.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "core/error.h"
+
+namespace minidl {
+
+namespace {
+std::vector<ModelInfo>& registry() {
+  static std::vector<ModelInfo> models;
+  return models;
+}
+std::once_flag g_builtins;
+void ensure_builtins() {
+  std::call_once(g_builtins, register_builtin_models);
+}
+}  // namespace
+
+void register_model(ModelInfo info) {
+  for (const ModelInfo& m : registry())
+    MINIDL_CHECK(m.name != info.name, "model '", info.name, "' is registered twice");
+  registry().push_back(std::move(info));
+}
+
+void register_builtin_models() {
+  const std::vector<std::string> cifar_resnet_opts = {"shortcut"};
+  const std::vector<std::string> none;
+  register_model({"lenet", "Caffe's MNIST LeNet (conv 20, conv 50, fc 500)", none, make_lenet});
+  register_model({"cifar3", "Caffe's cifar10_full: 3 conv layers with LRN", none, make_cifar3});
+  for (int depth : {20, 32, 44, 56, 110})
+    register_model(
+        {"resnet" + std::to_string(depth),
+         "CIFAR ResNet-" + std::to_string(depth) + " (He et al. 2016), 16/32/64 channels",
+         cifar_resnet_opts, [depth](const ModelArgs& a) { return make_resnet_cifar(depth, a); }});
+  register_model({"wide32",
+                  "Smith's wide32: ResNet-32 layout (15 blocks), widths 16/64/256",
+                  {"shortcut"},
+                  make_wide32});
+  for (auto [d, k] : std::vector<std::pair<int, int>>{{16, 8}, {28, 10}, {40, 4}})
+    register_model({"wrn" + std::to_string(d) + "_" + std::to_string(k),
+                    "pre-activation Wide ResNet-" + std::to_string(d) + "-" + std::to_string(k),
+                    {"dropout"},
+                    [d = d, k = k](const ModelArgs& a) { return make_wrn(d, k, a); }});
+  register_model({"densenet40",
+                  "DenseNet-40, growth 12, dropout 0.2 (Huang et al. 2017)",
+                  {"dropout", "growth"},
+                  [](const ModelArgs& a) { return make_densenet(40, 12, a); }});
+  for (int depth : {18, 34, 50})
+    register_model({"resnet" + std::to_string(depth),
+                    "torchvision resnet" + std::to_string(depth) + (depth == 50 ? " (v1.5)" : ""),
+                    none, [depth](const ModelArgs& a) { return make_resnet_imagenet(depth, a); }});
+}
+
+std::vector<std::string> model_names() {
+  ensure_builtins();
+  std::vector<std::string> names;
+  for (const ModelInfo& m : registry()) names.push_back(m.name);
+  return names;
+}
+
+const ModelInfo& model_info(const std::string& name) {
+  ensure_builtins();
+  for (const ModelInfo& m : registry())
+    if (m.name == name) return m;
+  std::string known;
+  for (const std::string& n : model_names()) known += (known.empty() ? "" : ", ") + n;
+  MINIDL_FAIL("unknown model '", name, "'; known models: ", known);
+}
+
+std::shared_ptr<Module> make_model(const std::string& name, const ModelArgs& args) {
+  const ModelInfo& info = model_info(name);
+  for (auto& [key, value] : args.options)
+    if (std::find(info.options.begin(), info.options.end(), key) == info.options.end()) {
+      std::string known;
+      for (const std::string& k : info.options) known += (known.empty() ? "" : ", ") + k;
+      MINIDL_FAIL("model '", name, "' has no option '", key, "'",
+                  known.empty() ? std::string(" (it takes none)") : "; its options: " + known);
+    }
+  MINIDL_CHECK(args.in_channels > 0 && args.image_size > 0 && args.num_classes > 0, "model '", name,
+               "': in_channels, image_size and num_classes must be positive");
+  return info.factory(args);
+}
+
+std::string model_option(const ModelArgs& args, const std::string& key,
+                         const std::string& fallback) {
+  auto it = args.options.find(key);
+  return it == args.options.end() ? fallback : it->second;
+}
+
+int64_t model_option_int(const ModelArgs& args, const std::string& key, int64_t fallback) {
+  std::string v = model_option(args, key, "");
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  MINIDL_CHECK(*end == '\0', "model option ", key, "='", v, "' is not an integer");
+  return n;
+}
+
+double model_option_double(const ModelArgs& args, const std::string& key, double fallback) {
+  std::string v = model_option(args, key, "");
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  double d = std::strtod(v.c_str(), &end);
+  MINIDL_CHECK(*end == '\0', "model option ", key, "='", v, "' is not a number");
+  return d;
+}
+
+}  // namespace minidl

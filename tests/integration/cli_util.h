@@ -1,0 +1,80 @@
+// Running minidl_train from tests: a child process with its exit code and output.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#ifndef MINIDL_TRAIN_BIN
+#error "MINIDL_TRAIN_BIN must name the minidl_train executable"
+#endif
+
+namespace minidl::cli_test {
+
+struct Result {
+  int code = -1;       // exit code, or 128 + signal
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `minidl_train ARGS` through the shell and waits for it.
+inline Result run(const std::string& args) {
+  std::string cmd = std::string(MINIDL_TRAIN_BIN) + " " + args + " 2>&1";
+  Result r;
+  std::FILE* p = ::popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+// Starts `minidl_train ARGS` (output to `log`) and returns its pid.
+inline pid_t start(const std::string& args, const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::string cmd = "exec " + std::string(MINIDL_TRAIN_BIN) + " " + args + " >" + log + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Waits for a child; returns its exit code or 128 + signal.
+inline int wait_for(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Polls until `path` exists (or the timeout passes); true if it appeared.
+inline bool wait_for_path(const std::string& path, double seconds) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (std::filesystem::exists(path)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    path = std::filesystem::temp_directory_path() /
+           ("minidl_cli_" + std::to_string(::getpid()) + "_" +
+            std::to_string(reinterpret_cast<uintptr_t>(this)));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+}  // namespace minidl::cli_test

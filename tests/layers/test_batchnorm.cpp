@@ -1,0 +1,186 @@
+// BatchNorm2d: batch statistics in training (biased variance normalises, unbiased feeds the running
+// variance), running statistics in eval, both momentum conventions against their own definitions
+// (PyTorch's formula and values, Caffe's unnormalised sums), gradient checks in double.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "layers/batchnorm.h"
+#include "tests/layers/gradient_check.h"
+#include "tests/testing.h"
+
+namespace minidl {
+namespace {
+
+using testing::all_close;
+using testing::check_accumulates;
+using testing::check_gradients;
+using testing::random_double;
+
+// Per-channel mean and biased variance of x [N, C, H, W] (plain loops).
+void channel_stats(const Tensor& x, std::vector<double>& mean, std::vector<double>& var) {
+  std::vector<double> v = x.to_vector<double>();
+  const int64_t N = x.size(0), C = x.size(1), S = x.numel() / (N * C);
+  mean.assign(C, 0);
+  var.assign(C, 0);
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < S; ++i) mean[c] += v[(n * C + c) * S + i];
+    mean[c] /= static_cast<double>(N * S);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < S; ++i) {
+        double d = v[(n * C + c) * S + i] - mean[c];
+        var[c] += d * d;
+      }
+    var[c] /= static_cast<double>(N * S);
+  }
+}
+
+TEST(BatchNorm2d, TrainingNormalisesWithBatchStatistics) {
+  BatchNorm2d bn(3);
+  bn.to(DType::f64);
+  Tensor g = random_double({3}, 1, 0.5, 1.5), b = random_double({3}, 2);
+  bn.weight()->value.copy_(g);
+  bn.bias()->value.copy_(b);
+  Tensor x = random_double({4, 3, 5, 2}, 3, -2, 3);
+  Tensor y = bn.forward(x);
+  std::vector<double> mean, var;
+  channel_stats(x, mean, var);
+  std::vector<double> xv = x.to_vector<double>(), gv = g.to_vector<double>(),
+                      bv = b.to_vector<double>(), ref(xv.size());
+  for (size_t i = 0; i < xv.size(); ++i) {
+    int64_t c = (static_cast<int64_t>(i) / 10) % 3;
+    ref[i] = (xv[i] - mean[c]) / std::sqrt(var[c] + 1e-5) * gv[c] + bv[c];
+  }
+  EXPECT_TRUE(all_close(y, Tensor::from_vector(ref, x.shape()), 1e-12, 1e-12));
+  // Running statistics: (1 - 0.1) * init + 0.1 * batch, unbiased variance (m = 40).
+  std::vector<double> rm = bn.running_mean()->value.to_vector<double>(),
+                      rv = bn.running_var()->value.to_vector<double>();
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(rm[c], 0.1 * mean[c], 1e-12);
+    EXPECT_NEAR(rv[c], 0.9 + 0.1 * var[c] * 40.0 / 39.0, 1e-12);
+  }
+  EXPECT_EQ(bn.num_batches_tracked()->value.item<int64_t>(), 1);
+}
+
+TEST(BatchNorm2d, RunningStatisticsMatchPyTorch) {
+  // torch: m = BatchNorm2d(3, momentum=0.1).double(); x = arange(48).reshape(4,3,2,2).sin();
+  //        m(x); m(x * 2 + 1)  -> running_mean, running_var below.
+  BatchNorm2d bn(3);
+  bn.to(DType::f64);
+  std::vector<double> v(48);
+  for (int i = 0; i < 48; ++i) v[i] = std::sin(static_cast<double>(i));
+  Tensor x = Tensor::from_vector(v, {4, 3, 2, 2});
+  bn.forward(x);
+  for (double& e : v) e = e * 2 + 1;
+  bn.forward(Tensor::from_vector(v, {4, 3, 2, 2}));
+  EXPECT_TRUE(all_close(bn.running_mean()->value,
+                        Tensor::from_vector<double>(
+                            {0.1674654002506228, -0.011199950437224906, 0.17790487623666096}, {3}),
+                        1e-12, 1e-12));
+  EXPECT_TRUE(all_close(
+      bn.running_var()->value,
+      Tensor::from_vector<double>({1.0486542814420827, 0.973612895205648, 1.0340798989192335}, {3}),
+      1e-12, 1e-12));
+}
+
+TEST(BatchNorm2d, CaffeMovingAverageFractionMatchesCaffesSums) {
+  // Caffe: S = f S + 1; M = f M + mean; V = f V + unbiased var; estimates M / S and V / S.
+  const double f = 0.9;
+  BatchNorm2d bn(2, BatchNormOptions::caffe(f));
+  bn.to(DType::f64);
+  double S = 0, M[2] = {0, 0}, V[2] = {0, 0};
+  for (int step = 0; step < 5; ++step) {
+    Tensor x = random_double({3, 2, 4, 4}, 10 + step, -1 + step, 2 + 2 * step);
+    bn.forward(x);
+    std::vector<double> mean, var;
+    channel_stats(x, mean, var);
+    S = f * S + 1;
+    for (int c = 0; c < 2; ++c) {
+      M[c] = f * M[c] + mean[c];
+      V[c] = f * V[c] + var[c] * 48.0 / 47.0;
+    }
+    std::vector<double> rm = bn.running_mean()->value.to_vector<double>(),
+                        rv = bn.running_var()->value.to_vector<double>();
+    for (int c = 0; c < 2; ++c) {
+      EXPECT_NEAR(rm[c], M[c] / S, 1e-12) << step;
+      EXPECT_NEAR(rv[c], V[c] / S, 1e-12) << step;
+    }
+  }
+  EXPECT_DOUBLE_EQ(BatchNormOptions::caffe(0.9).momentum_at(1), 1.0);
+  EXPECT_NEAR(BatchNormOptions::caffe(0.9).momentum_at(1000), 0.1, 1e-12);
+  EXPECT_DOUBLE_EQ(BatchNormOptions::caffe(1.0).momentum_at(4), 0.25);  // cumulative average
+}
+
+TEST(BatchNorm2d, EvalUsesRunningStatistics) {
+  BatchNorm2d bn(2, BatchNormOptions::pytorch(0.1, 1e-3));
+  bn.to(DType::f64);
+  bn.running_mean()->value.copy_(Tensor::from_vector<double>({0.5, -1.0}, {2}));
+  bn.running_var()->value.copy_(Tensor::from_vector<double>({4.0, 0.25}, {2}));
+  bn.weight()->value.copy_(Tensor::from_vector<double>({2.0, 3.0}, {2}));
+  bn.bias()->value.copy_(Tensor::from_vector<double>({0.1, 0.2}, {2}));
+  bn.eval();
+  Tensor x = Tensor::from_vector<double>({1.0, 2.0, 3.0, 4.0}, {1, 2, 2, 1});
+  Tensor y = bn.forward(x);
+  auto ref = [](double v, double m, double var, double g, double b) {
+    return (v - m) / std::sqrt(var + 1e-3) * g + b;
+  };
+  EXPECT_TRUE(
+      all_close(y,
+                Tensor::from_vector<double>({ref(1, 0.5, 4, 2, 0.1), ref(2, 0.5, 4, 2, 0.1),
+                                             ref(3, -1, 0.25, 3, 0.2), ref(4, -1, 0.25, 3, 0.2)},
+                                            {1, 2, 2, 1}),
+                1e-12, 1e-12));
+  EXPECT_EQ(bn.num_batches_tracked()->value.item<int64_t>(), 0);  // eval does not count
+}
+
+TEST(BatchNorm2d, GradientCheckInTraining) {
+  for (bool affine : {true, false}) {
+    BatchNormOptions o;
+    o.affine = affine;
+    BatchNorm2d bn(3, o);
+    bn.to(DType::f64);
+    if (affine) {
+      bn.weight()->value.copy_(random_double({3}, 4, 0.5, 2));
+      bn.bias()->value.copy_(random_double({3}, 5));
+    }
+    EXPECT_TRUE(check_gradients(bn, random_double({4, 3, 3, 2}, 6))) << affine;
+  }
+  BatchNorm2d bn1d(5);  // [N, C] input, as BatchNorm1d
+  bn1d.to(DType::f64);
+  EXPECT_TRUE(check_gradients(bn1d, random_double({6, 5}, 7)));
+}
+
+TEST(BatchNorm2d, AccumulatesAndRejectsSingleValues) {
+  BatchNorm2d bn(2);
+  bn.to(DType::f64);
+  EXPECT_TRUE(check_accumulates(bn, random_double({3, 2, 2, 2}, 8)));
+  EXPECT_MINIDL_ERROR(bn.forward(random_double({1, 2, 1, 1}, 9)), "more than 1 value per channel");
+  EXPECT_MINIDL_ERROR(bn.forward(random_double({2, 3, 2, 2}, 9)), "BatchNorm2d", "[N, 2, ...]");
+}
+
+TEST(BatchNorm2d, WithoutRunningStatsUsesBatchStatisticsInEval) {
+  BatchNormOptions o;
+  o.track_running_stats = false;
+  BatchNorm2d bn(2, o);
+  EXPECT_TRUE(bn.buffers().empty());
+  bn.to(DType::f64);
+  Tensor x = random_double({3, 2, 2, 2}, 10);
+  Tensor train_y = bn.forward(x);
+  bn.eval();
+  EXPECT_TRUE(all_close(bn.forward(x), train_y, 1e-14, 1e-14));
+}
+
+TEST(BatchNorm2d, F32MatchesF64) {
+  BatchNorm2d a(4), b(4);
+  b.to(DType::f64);
+  Tensor x = random_double({8, 4, 7, 7}, 11, -3, 5);
+  EXPECT_TRUE(all_close(a.forward(x.to(DType::f32)), b.forward(x), 1e-5, 1e-5));
+  Tensor dy = random_double({8, 4, 7, 7}, 12);
+  EXPECT_TRUE(all_close(a.backward(dy.to(DType::f32)), b.backward(dy), 1e-5, 1e-4));
+  EXPECT_TRUE(all_close(a.weight()->grad, b.weight()->grad, 1e-4, 1e-5));
+  EXPECT_TRUE(all_close(a.running_var()->value, b.running_var()->value, 1e-6, 1e-6));
+}
+
+}  // namespace
+}  // namespace minidl

@@ -1,0 +1,103 @@
+// The model zoo: published parameter counts, torchvision names, the registry's errors, and one
+// forward/backward through every model.
+#include <gtest/gtest.h>
+
+#include "layers/layers.h"
+#include "models/registry.h"
+#include "tests/testing.h"
+
+namespace minidl {
+namespace {
+
+ModelArgs cifar10() {
+  return ModelArgs{3, 32, 10, {}};
+}
+
+int64_t count(const std::string& name, ModelArgs args) {
+  return make_model(name, args)->parameter_count();
+}
+
+TEST(ModelZoo, PublishedParameterCountsCifar) {
+  EXPECT_EQ(count("resnet20", cifar10()), 269722);  // He et al. 2016, option A
+  ModelArgs b = cifar10();
+  b.options["shortcut"] = "B";
+  EXPECT_EQ(count("resnet20", b), 272474);
+  EXPECT_EQ(count("resnet56", cifar10()), 853018);
+  EXPECT_EQ(count("resnet110", cifar10()), 1727962);
+  EXPECT_EQ(count("wrn16_8", cifar10()), 10961370);  // Zagoruyko & Komodakis 2016
+  EXPECT_EQ(count("wrn28_10", cifar10()), 36479194);
+  EXPECT_EQ(count("wrn40_4", cifar10()), 8949210);
+}
+
+TEST(ModelZoo, PublishedParameterCountsImageNet) {
+  ModelArgs imagenet{3, 224, 1000, {}};
+  EXPECT_EQ(count("resnet18", imagenet), 11689512);  // torchvision
+  EXPECT_EQ(count("resnet34", imagenet), 21797672);
+  EXPECT_EQ(count("resnet50", imagenet), 25557032);
+}
+
+TEST(ModelZoo, CaffeNetworksCounts) {
+  // Caffe's LeNet: 20*25+20 + 50*20*25+50 + 800*500+500 + 500*10+10 = 431,080.
+  EXPECT_EQ(count("lenet", ModelArgs{1, 28, 10, {}}), 431080);
+  // cifar10_full: 32*3*25+32 + 32*32*25+32 + 64*32*25+64 + 64*4*4*10+10 = 89,578.
+  EXPECT_EQ(count("cifar3", cifar10()), 89578);
+}
+
+TEST(ModelZoo, TorchvisionNames) {
+  auto net = make_model("resnet50", ModelArgs{3, 224, 1000, {}});
+  auto sd = net->state_dict();
+  for (const char* name :
+       {"conv1.weight", "bn1.running_mean", "bn1.num_batches_tracked", "layer1.0.conv3.weight",
+        "layer1.0.downsample.0.weight", "layer1.0.downsample.1.bias", "layer4.2.bn3.running_var",
+        "fc.weight", "fc.bias"})
+    EXPECT_TRUE(sd.count(name)) << name;
+  EXPECT_EQ(sd.at("layer2.0.conv2.weight").shape(), (Shape{128, 128, 3, 3}));
+  EXPECT_EQ(sd.at("fc.weight").shape(), (Shape{1000, 2048}));
+  auto r18 = make_model("resnet18", ModelArgs{3, 224, 1000, {}})->state_dict();
+  EXPECT_TRUE(r18.count("layer2.0.downsample.0.weight"));
+  EXPECT_FALSE(r18.count("layer1.0.downsample.0.weight"));
+}
+
+TEST(ModelZoo, UnknownNamesAndOptionsAreErrorsListingTheKnown) {
+  EXPECT_MINIDL_ERROR(make_model("resnet21", cifar10()), "unknown model 'resnet21'", "resnet20",
+                      "lenet", "wrn28_10");
+  ModelArgs bad = cifar10();
+  bad.options["depth"] = "3";
+  EXPECT_MINIDL_ERROR(make_model("resnet20", bad), "model 'resnet20' has no option 'depth'",
+                      "shortcut");
+  bad.options = {{"shortcut", "C"}};
+  EXPECT_MINIDL_ERROR(make_model("resnet20", bad), "shortcut option 'C'");
+  EXPECT_MINIDL_ERROR(make_model("lenet", ModelArgs{1, 8, 10, {}}), "lenet", "12x12");
+}
+
+TEST(ModelZoo, ChannelsSizesAndClassesAreArguments) {
+  auto net = make_model("resnet20", ModelArgs{1, 28, 7, {}});
+  Tensor y = net->forward(testing::random_tensor({2, 1, 28, 28}, 1));
+  EXPECT_EQ(y.shape(), (Shape{2, 7}));
+  EXPECT_EQ(net->parameter_count(), 269722 - 2 * 16 * 9 - 65 * 3);  // 1 input channel, 7 classes
+}
+
+// Every registered model runs forward and backward on a small batch and gives finite gradients.
+TEST(ModelZoo, EveryModelTrainsOneStep) {
+  for (const std::string& name : model_names()) {
+    bool imagenet = name == "resnet18" || name == "resnet34" || name == "resnet50";
+    if (name == "wrn28_10" || name == "resnet50" || name == "resnet34")
+      continue;  // large; counted above
+    ModelArgs args{3, imagenet ? 64 : 32, 10, {}};
+    auto net = make_model(name, args);
+    Tensor x = testing::random_tensor({2, 3, args.image_size, args.image_size}, 3);
+    Tensor y = net->forward(x);
+    ASSERT_EQ(y.shape(), (Shape{2, 10})) << name;
+    SoftmaxCrossEntropy loss;
+    double l = loss.forward(y, Tensor::from_vector<int64_t>({1, 7}, {2})).item<double>();
+    EXPECT_TRUE(std::isfinite(l)) << name;
+    net->backward(loss.backward());
+    for (Parameter* p : net->parameters()) {
+      std::vector<float> g = p->grad.to_vector<float>();
+      for (float v : g) ASSERT_TRUE(std::isfinite(v)) << name << " " << p->name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace minidl

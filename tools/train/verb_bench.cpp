@@ -1,0 +1,125 @@
+// `minidl_train bench`: training speed of a model on synthetic data, with the time split into
+// forward, backward and the optimiser step (as `caffe time`).
+//
+//   minidl_train bench --model resnet20 --batch-size 128 --input-shape 1x28x28 --iterations 20
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "core/context.h"
+#include "core/parallel.h"
+#include "kernels/random.h"
+#include "layers/loss.h"
+#include "optim/sgd.h"
+#include "tools/train/experiment.h"
+#include "tools/train/settings_flags.h"
+
+namespace minidl::cli {
+
+namespace {
+
+struct BenchArgs {
+  std::string shape = "1x28x28";
+  int64_t iterations = 20, warmup = 3, classes = 10;
+};
+
+Shape parse_shape(const std::string& text) {
+  Shape s;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t x = text.find('x', pos);
+    std::string part = text.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
+    char* end = nullptr;
+    long long v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || v <= 0)
+      throw UsageError("--input-shape: expected CxHxW like 3x32x32, got '" + text + "'");
+    s.push_back(v);
+    if (x == std::string::npos) break;
+    pos = x + 1;
+  }
+  if (s.size() != 3 || s[1] != s[2])
+    throw UsageError("--input-shape: expected CxHxW with H = W, got '" + text + "'");
+  return s;
+}
+
+int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
+  nlohmann::json s = resolve_settings(flags, default_settings());
+  if (s["threads"].get<int>() > 0) set_num_threads(s["threads"]);
+  Shape shape = parse_shape(a.shape);
+  int64_t batch = s["batch_size"];
+  if (batch <= 0) throw UsageError("--batch-size must be positive");
+  Device dev = settings_device(s);
+  std::shared_ptr<Module> net = make_experiment_model(s, shape, a.classes);
+  SgdOptions so;
+  so.form = usage_guard([&] { return parse_sgd_form(s["sgd_form"]); });
+  so.nesterov = s["nesterov"];
+  so.weight_decay = s["weight_decay"];
+  Sgd opt(net->parameters(), so);
+  SoftmaxCrossEntropy loss;
+  Tensor x = Tensor::empty({batch, shape[0], shape[1], shape[2]}, DType::f32, dev);
+  normal_(x, 0.f, 1.f, 7, 0);
+  std::vector<int64_t> lab(static_cast<size_t>(batch));
+  for (int64_t i = 0; i < batch; ++i) lab[static_cast<size_t>(i)] = i % a.classes;
+  Tensor labels = Tensor::from_vector(lab, {batch}).to(dev);
+
+  using Clock = std::chrono::steady_clock;
+  auto secs = [](Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  std::vector<double> fwd, bwd, step;
+  net->train();
+  for (int64_t it = 0; it < a.warmup + a.iterations; ++it) {
+    net->zero_grad();
+    auto t0 = Clock::now();
+    Tensor l = loss.forward(net->forward(x), labels);
+    synchronize(dev);
+    double f = secs(t0);
+    t0 = Clock::now();
+    net->backward(loss.backward());
+    synchronize(dev);
+    double b = secs(t0);
+    t0 = Clock::now();
+    opt.step(0.01, 0.9);
+    synchronize(dev);
+    double st = secs(t0);
+    if (it >= a.warmup) fwd.push_back(f), bwd.push_back(b), step.push_back(st);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  double mf = median(fwd), mb = median(bwd), ms = median(step), total = mf + mb + ms;
+  std::printf("%s, input %s, batch %lld, %s (%d threads), %lld parameters\n",
+              s["model"].get<std::string>().c_str(), a.shape.c_str(), static_cast<long long>(batch),
+              dev.str().c_str(), num_threads(), static_cast<long long>(net->parameter_count()));
+  std::printf(
+      "  forward  %8.2f ms  (%4.1f%%)\n  backward %8.2f ms  (%4.1f%%)\n  step     %8.2f ms  "
+      "(%4.1f%%)\n",
+      1e3 * mf, 100 * mf / total, 1e3 * mb, 100 * mb / total, 1e3 * ms, 100 * ms / total);
+  std::printf("  total    %8.2f ms per iteration: %.0f img/s (median of %lld)\n", 1e3 * total,
+              batch / total, static_cast<long long>(a.iterations));
+  return kOk;
+}
+
+}  // namespace
+
+void add_bench_verb(CLI::App& app, int& exit_code) {
+  CLI::App* verb = app.add_subcommand(
+      "bench", "Training img/s of a model on synthetic data, forward/backward/step split");
+  auto flags =
+      add_settings_flags(verb, {"model", "model_options", "batch_size", "sgd_form", "nesterov",
+                                "weight_decay", "init", "seed", "device", "threads"});
+  auto a = std::make_shared<BenchArgs>();
+  verb->add_option("--input-shape", a->shape, "CxHxW of the synthetic images")
+      ->capture_default_str();
+  verb->add_option("--iterations,-n", a->iterations, "Timed iterations")
+      ->check(positive_integer())
+      ->capture_default_str();
+  verb->add_option("--warmup", a->warmup, "Untimed iterations first")->capture_default_str();
+  verb->add_option("--classes", a->classes, "Number of classes")
+      ->check(positive_integer())
+      ->capture_default_str();
+  verb->callback([flags, a, &exit_code] { exit_code = run_bench(*flags, *a); });
+}
+
+}  // namespace minidl::cli

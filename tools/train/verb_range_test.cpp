@@ -1,0 +1,144 @@
+// `minidl_train range-test`: the LR range test (optim/range_test.h) on an experiment's model and
+// data.
+//
+//   minidl_train range-test --model resnet20 --mode linear --max-lr 3 --iterations 400 --out
+//   runs/rt minidl_train range-test --mode exp --min-lr 1e-5 --max-lr 10
+//
+// Writes OUT/range_test.csv, OUT/range_test.json and (with python3-matplotlib) OUT/range_test.png;
+// prints the suggested max and min LR and the rule behind them. No weights are written unless
+// --save-weights is given.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/parallel.h"
+#include "core/safetensors.h"
+#include "optim/range_test.h"
+#include "tools/train/experiment.h"
+#include "tools/train/settings_flags.h"
+
+namespace minidl::cli {
+
+namespace {
+
+struct RangeArgs {
+  std::string mode = "linear";
+  double min_lr = -1, max_lr = -1;  // -1: the mode's default
+  int64_t iterations = 500, eval_every = 20, eval_batches = 20;
+  bool save_weights = false, no_plot = false;
+};
+
+const std::vector<std::string> kKeys = {
+    "model",        "model_options",   "dataset",  "data_dir", "batch_size", "momentum",
+    "weight_decay", "sgd_form",        "nesterov", "init",     "seed",       "augment",
+    "crop_pad",     "label_smoothing", "out",      "device",   "workers",    "threads"};
+
+nlohmann::json range_defaults() {
+  nlohmann::json d = default_settings();
+  d["momentum"] = "0.9";
+  d["out"] = "runs/range-test";
+  return d;
+}
+
+int run_range(const SettingsFlags& flags, const RangeArgs& a) {
+  nlohmann::json s = resolve_settings(flags, range_defaults());
+  RangeTestOptions o;
+  if (a.mode == "linear") {
+    o.mode = RangeTestOptions::linear;
+    o.min_lr = a.min_lr >= 0 ? a.min_lr : 0.0;
+    o.max_lr = a.max_lr >= 0 ? a.max_lr : 3.0;
+  } else if (a.mode == "exp") {
+    o.mode = RangeTestOptions::exponential;
+    o.min_lr = a.min_lr >= 0 ? a.min_lr : 1e-5;
+    o.max_lr = a.max_lr >= 0 ? a.max_lr : 10.0;
+  } else {
+    throw UsageError("--mode: unknown range test '" + a.mode +
+                     "'; known: linear (Smith), exp (fastai)");
+  }
+  if (!(o.max_lr > o.min_lr) || (o.mode == RangeTestOptions::exponential && o.min_lr <= 0))
+    throw UsageError("range test needs 0 <= --min-lr < --max-lr (and --min-lr > 0 for --mode exp)");
+  o.iterations = a.iterations;
+  o.eval_every = a.eval_every;
+  o.eval_batches = a.eval_batches;
+
+  if (s["threads"].get<int>() > 0) set_num_threads(s["threads"]);
+  Datasets data = load_datasets(s);
+  std::unique_ptr<Loader> train = make_train_loader(s, data);
+  std::unique_ptr<Loader> test = make_eval_loader(s, data.test, data.stats);
+  auto mom = usage_guard([&] {
+    return parse_schedule(
+        expand_schedule_units(s["momentum"], train->batches_per_epoch(), o.iterations),
+        ScheduleRole::momentum);
+  });
+  std::shared_ptr<Module> net =
+      make_experiment_model(s, train->sample_shape(), data.train->num_classes());
+  SgdOptions so;
+  so.form = usage_guard([&] { return parse_sgd_form(s["sgd_form"]); });
+  so.nesterov = s["nesterov"];
+  so.weight_decay = s["weight_decay"];
+  Sgd opt(net->parameters(), so);
+  SoftmaxCrossEntropy loss(s["label_smoothing"].get<double>());
+
+  std::printf("minidl_train range-test: %s on %s, batch %lld\n",
+              s["model"].get<std::string>().c_str(), s["dataset"].get<std::string>().c_str(),
+              static_cast<long long>(s["batch_size"].get<int64_t>()));
+  o.restore = !a.save_weights;
+  RangeTestResult r = run_range_test(*net, loss, opt, *mom, *train, test.get(), o);
+  std::string out = s["out"];
+  write_range_test(out, o, r);
+  std::filesystem::create_directories(out);
+  std::printf("%s after %zu iterations\n", r.stop_reason.c_str(), r.points.size());
+  if (std::isnan(r.suggested_max_lr)) {
+    std::printf("no suggestion: the test produced no usable point (see %s/range_test.csv)\n",
+                out.c_str());
+  } else {
+    std::printf("suggested max LR %.4g, min LR %.4g\n  rule: %s\n", r.suggested_max_lr,
+                r.suggested_min_lr, r.rule.c_str());
+  }
+  if (a.save_weights) {
+    save_safetensors(out + "/weights.safetensors", net->state_dict());
+    std::printf("weights after the sweep: %s/weights.safetensors\n", out.c_str());
+  }
+  if (!a.no_plot) {
+    std::string script = std::string(MINIDL_SOURCE_DIR) + "/tools/plot_range_test.py";
+    std::string cmd = "/usr/bin/python3 " + script + " " + out + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) == 0)
+      std::printf("plot: %s/range_test.png\n", out.c_str());
+    else
+      std::printf("(no plot: %s needs /usr/bin/python3 with matplotlib)\n", script.c_str());
+  }
+  std::printf("wrote %s/range_test.csv and range_test.json\n", out.c_str());
+  return kOk;
+}
+
+}  // namespace
+
+void add_range_test_verb(CLI::App& app, int& exit_code) {
+  CLI::App* verb = app.add_subcommand(
+      "range-test", "LR range test: Smith's linear sweep or fastai's exponential one");
+  auto flags = add_settings_flags(verb, kKeys);
+  auto a = std::make_shared<RangeArgs>();
+  verb->add_option("--mode", a->mode,
+                   "linear (Smith: test loss/accuracy) or exp (fastai: smoothed train loss)")
+      ->capture_default_str();
+  verb->add_option("--min-lr", a->min_lr, "Start of the sweep (default 0 linear, 1e-5 exp)")
+      ->check(non_negative_number());
+  verb->add_option("--max-lr", a->max_lr, "End of the sweep (default 3 linear, 10 exp)")
+      ->check(non_negative_number());
+  verb->add_option("--iterations,-n", a->iterations, "Iterations of the sweep")
+      ->check(positive_integer())
+      ->capture_default_str();
+  verb->add_option("--eval-every", a->eval_every,
+                   "Linear mode: iterations between test evaluations")
+      ->check(positive_integer())
+      ->capture_default_str();
+  verb->add_option("--eval-batches", a->eval_batches, "Test batches per evaluation")
+      ->check(positive_integer())
+      ->capture_default_str();
+  verb->add_flag("--save-weights", a->save_weights,
+                 "Also write the initial weights (the test itself trains nothing that stays)");
+  verb->add_flag("--no-plot", a->no_plot, "Do not call tools/plot_range_test.py");
+  verb->callback([flags, a, &exit_code] { exit_code = run_range(*flags, *a); });
+}
+
+}  // namespace minidl::cli
