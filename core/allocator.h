@@ -25,10 +25,12 @@ struct MemoryStats {
   std::string str() const;
 };
 
-// 64-byte aligned host memory (one cache line; AVX-512 friendly) with live statistics.
+// 64-byte aligned host memory (one cache line; AVX-512 friendly) with live statistics, cached by
+// size bin like device memory (MINIDL_CPU_CACHE=0: straight from the system allocator).
 void* cpu_allocate(size_t nbytes);
 void cpu_free(void* ptr, size_t nbytes);
 MemoryStats cpu_memory_stats();
+void cpu_release_cached();  // gives cached host blocks back to the system
 
 // Size bins: requests round up to one of four sizes per power of two (at least 512 bytes), so that
 // a freed block serves any later request of its bin and the waste stays under 25%.

@@ -104,13 +104,16 @@ TEST(CachingAllocator, FreeOfUnknownPointerIsAnError) {
   EXPECT_MINIDL_ERROR(a.free(&x), "did not hand out");
 }
 
-TEST(CpuAllocator, AlignedAndCounted) {
+TEST(CpuAllocator, AlignedCountedAndCached) {
   size_t before = cpu_memory_stats().allocated;
-  void* p = cpu_allocate(100);
+  void* p = cpu_allocate(100000);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
-  EXPECT_EQ(cpu_memory_stats().allocated, before + 100);
-  cpu_free(p, 100);
+  EXPECT_EQ(cpu_memory_stats().allocated, before + caching_bin_size(100000));
+  cpu_free(p, 100000);
   EXPECT_EQ(cpu_memory_stats().allocated, before);
+  EXPECT_EQ(cpu_allocate(99000), p);  // same bin: the cached block comes back, no new pages
+  cpu_free(p, 99000);
+  cpu_release_cached();
 }
 
 }  // namespace
