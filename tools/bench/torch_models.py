@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""PyTorch's figures for the rows of minidl_bench_models: images per second of one SGD iteration
+(zero_grad, forward, cross-entropy, backward, step) at batch 128 on synthetic data.
+
+    /usr/bin/python3 tools/bench/torch_models.py --threads 2 [--profile]
+    python3 tools/bench/torch_models.py --device cuda         # on a GPU machine
+
+The networks in plain PyTorch, as minidl's registry builds them: LeNet as Caffe's (conv 20 5x5,
+max pool 2, conv 50 5x5, max pool 2, fc 500, ReLU, fc 10) on 1x28x28; the CIFAR ResNets (BasicBlocks
+of 16/32/64 channels, option-A shortcuts: subsample and zero-pad channels on both sides, as
+tests/reference/models_reference.py) resnet20 on 1x28x28 and resnet56 on 3x32x32. SGD momentum 0.9,
+weight decay 5e-4. Same timing as the C++ program: warm-up iterations, then the median of timed
+runs (at least --runs of them and --min-time seconds). --profile prints the per-layer lines minidl_bench_models --profile prints (same keys).
+On a GPU both libraries keep their defaults: cuDNN may use TF32 for f32 convolutions (PyTorch's
+torch.backends.cudnn.allow_tf32, minidl's conv_allow_tf32()), and PyTorch autotunes (cudnn.benchmark).
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+NETS = {"lenet": (1, 28), "resnet20": (1, 28), "resnet56": (3, 32)}
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option A: keep every stride-th pixel, add (out - in) / 2 zero channels on each side."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.stride, self.pad = stride, (cout - cin) // 2
+
+    def forward(self, x):
+        s = self.stride
+        return F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, self.pad, self.pad))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        changed = stride != 1 or cin != cout
+        self.downsample = ZeroPadShortcut(cin, cout, stride) if changed else None
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        short = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + short)
+
+
+def resnet_cifar(depth, in_channels, num_classes=10):
+    n = (depth - 2) // 6
+    layers = [nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    cin = 16
+    for i, width in enumerate((16, 32, 64)):
+        for b in range(n):
+            layers.append(BasicBlock(cin, width, 2 if (i > 0 and b == 0) else 1))
+            cin = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def lenet(in_channels, size, num_classes=10):
+    s = ((size - 4) // 2 - 4) // 2
+    return nn.Sequential(nn.Conv2d(in_channels, 20, 5), nn.MaxPool2d(2, 2), nn.Conv2d(20, 50, 5),
+                         nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(50 * s * s, 500), nn.ReLU(),
+                         nn.Linear(500, num_classes))
+
+
+def make(name):
+    c, size = NETS[name]
+    return lenet(c, size) if name == "lenet" else resnet_cifar(int(name[6:]), c)
+
+
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+class Trainer:
+    def __init__(self, name, batch, dev):
+        c, size = NETS[name]
+        self.net = make(name).to(dev).train()
+        gen = torch.Generator().manual_seed(7)
+        self.x = (torch.rand(batch, c, size, size, generator=gen) * 2 - 1).to(dev)
+        self.labels = ((torch.arange(batch) * 7 + 3) % 10).to(dev)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        self.loss = None
+
+    def step(self):
+        self.opt.zero_grad(set_to_none=True)
+        self.loss = F.cross_entropy(self.net(self.x), self.labels)
+        self.loss.backward()
+        self.opt.step()
+
+
+# ---- per-layer profile (the keys and lines of minidl_bench_models --profile) ----
+
+TYPE = {"AdaptiveAvgPool2d": "GlobalAvgPool2d"}
+
+
+def dims(shape):
+    return "x".join(str(d) for d in shape)
+
+
+def layer_key(m, x_shape, y_shape):
+    kind = TYPE.get(type(m).__name__, type(m).__name__)
+    if isinstance(m, nn.Conv2d):
+        kind += f"({m.in_channels},{m.out_channels},k{m.kernel_size[0]},s{m.stride[0]})"
+    return f"{kind} {dims(x_shape)} -> {dims(y_shape)}"
+
+
+def time_calls(fn, dev, reps):
+    """The fastest of `reps` calls after a warm-up: the least disturbed call is the best estimate of
+    a layer's own cost (per-layer profile only)."""
+    fn()
+    sync(dev)
+    t = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        sync(dev)
+        t.append(time.perf_counter() - t0)
+    return min(t)
+
+
+def print_cost(what, count, fwd, bwd, step):
+    print(f"  layer {what:<58} x{count:<3d} fwd {fwd * 1e3:8.2f} ms  bwd {bwd * 1e3:8.2f} ms  "
+          f"({100.0 * (fwd + bwd) / step:4.1f}%)")
+
+
+def record_calls(t):
+    """Every leaf module with the input it sees in one forward of the network, in order, and every
+    BasicBlock with its input and the range of its leaves in that list."""
+    leaves, blocks, hooks = [], [], []
+    for m in t.net.modules():
+        if not list(m.children()):
+            hooks.append(m.register_forward_hook(
+                lambda m, inp, out: leaves.append((m, inp[0].detach().clone(), out.shape))))
+        elif isinstance(m, BasicBlock):
+            hooks.append(m.register_forward_pre_hook(lambda m, inp: setattr(m, "_first", len(leaves))))
+            hooks.append(m.register_forward_hook(lambda m, inp, out: blocks.append(
+                (m, inp[0].detach().clone(), out.shape, m._first, len(leaves)))))
+    with torch.no_grad():
+        t.net(t.x)
+    for h in hooks:
+        h.remove()
+    return leaves, blocks
+
+
+def time_pair(m, x, y_shape, needs_dx, dev, reps):
+    """Forward and backward alternating, as in training: the fastest of `reps` pairs after a warm-up."""
+    xin = x.clone().requires_grad_(needs_dx)
+    dy = torch.rand(y_shape, device=dev) * 2 - 1
+    fwd, bwd = [], []
+    for _ in range(reps + 1):
+        sync(dev)
+        t0 = time.perf_counter()
+        y = m(xin)
+        sync(dev)
+        t1 = time.perf_counter()
+        y.backward(dy)
+        sync(dev)
+        fwd.append(t1 - t0)
+        bwd.append(time.perf_counter() - t1)
+        del y
+    return min(fwd[1:]), min(bwd[1:])
+
+
+def add_cost(table, key, fwd, bwd):
+    c = table.setdefault(key, [0, 0.0, 0.0])
+    c[0] += 1
+    c[1] += fwd
+    c[2] += bwd
+
+
+def profile(t, name, batch, dev, step_seconds, reps=5):
+    order, by_layer, by_type, leaf_cost = [], {}, {}, []
+    leaves, blocks = record_calls(t)
+    for i, (m, x, y_shape) in enumerate(leaves):
+        # The network's input needs no gradient (its first layer computes no dx); the others do.
+        fwd, bwd = time_pair(m, x, y_shape, i > 0, dev, reps)
+        leaf_cost.append((fwd, bwd))
+        key = layer_key(m, x.shape, y_shape)
+        if key not in by_layer:
+            order.append(key)
+        add_cost(by_layer, key, fwd, bwd)
+        add_cost(by_type, key.split(" ")[0].split("(")[0], fwd, bwd)
+    # A block's own work (the add and the ReLU after it): the whole block less its layers.
+    for m, x, y_shape, first, end in blocks:
+        fwd, bwd = time_pair(m, x, y_shape, True, dev, reps)
+        add_cost(by_type, "Residual add + ReLU (block less its layers)",
+                 fwd - sum(c[0] for c in leaf_cost[first:end]), bwd - sum(c[1] for c in leaf_cost[first:end]))
+    t.opt.zero_grad(set_to_none=True)
+    logits = t.net(t.x).detach().requires_grad_()
+    loss_f = time_calls(lambda: F.cross_entropy(logits, t.labels), dev, reps)
+    loss_b = []
+    for _ in range(reps + 1):
+        loss = F.cross_entropy(logits, t.labels)
+        sync(dev)
+        t0 = time.perf_counter()
+        loss.backward()
+        sync(dev)
+        loss_b.append(time.perf_counter() - t0)
+    by_type["SoftmaxCrossEntropy"] = [1, loss_f, min(loss_b[1:])]
+    # Gradients exist now (the network's own, from the layers' backward calls).
+    for p in t.net.parameters():
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    by_type["zero_grad"] = [1, time_calls(lambda: t.opt.zero_grad(set_to_none=True), dev, reps), 0.0]
+    for p in t.net.parameters():
+        p.grad = torch.zeros_like(p)
+    by_type["SGD step"] = [1, 0.0, time_calls(t.opt.step, dev, reps)]
+
+    print(f"\nprofile {name} ({dev}, batch {batch}): fastest of {reps} forward/backward pairs per layer, in place")
+    for key in order:
+        print_cost(key, *by_layer[key], step_seconds)
+    parts = 0.0
+    for kind in sorted(by_type):
+        print_cost("type " + kind, *by_type[kind], step_seconds)
+        parts += by_type[kind][1] + by_type[kind][2]
+    print(f"  total of the parts {parts * 1e3:.2f} ms; whole iteration {step_seconds * 1e3:.2f} ms; "
+          f"rest {(step_seconds - parts) * 1e3:.2f} ms")
+
+
+def bench(name, args, dev):
+    t = Trainer(name, args.batch, dev)
+    iters = args.iters or (10 if dev.type == "cuda" else 1)
+    for _ in range(args.warmup):
+        t.step()
+    sync(dev)
+    first = t.loss.item()
+    per_iter, start = [], time.perf_counter()
+    while len(per_iter) < args.runs or time.perf_counter() - start < args.min_time:
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            t.step()
+        sync(dev)
+        per_iter.append((time.perf_counter() - t0) / iters)
+    s = statistics.median(per_iter)
+    c, size = NETS[name]
+    print(f"  {name:<9} {f'{c}x{size}x{size}':<8} batch {args.batch}: {args.batch / s:9.1f} img/s  "
+          f"({s * 1e3:.2f} ms/iteration, median of {len(per_iter)} runs of {iters}; "
+          f"range {args.batch / max(per_iter):.1f}-{args.batch / min(per_iter):.1f} img/s; "
+          f"{sum(p.numel() for p in t.net.parameters())} parameters; "
+          f"loss {first:.3f} -> {t.loss.item():.3f})", flush=True)
+    if args.profile:
+        profile(t, name, args.batch, dev, s)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="lenet,resnet20,resnet56")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--runs", type=int, default=10, help="timed runs, at least")
+    ap.add_argument("--min-time", type=float, default=2.0, help="seconds of timed runs, at least")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=0, help="iterations per run (0: 1 on cpu, 10 on cuda)")
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    dev = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    threads = "" if dev.type == "cuda" else f" ({torch.get_num_threads()} threads)"
+    print(f"PyTorch {torch.__version__} model benchmark on {dev}{threads}: zero_grad + forward + "
+          f"loss + backward + SGD step, synthetic data", flush=True)
+    torch.manual_seed(0)
+    for name in args.models.split(","):
+        if name not in NETS:
+            raise SystemExit(f"torch_models.py: unknown model '{name}' (known: {', '.join(NETS)})")
+        bench(name, args, dev)
+
+
+if __name__ == "__main__":
+    main()
