@@ -156,61 +156,21 @@ void* workspace_ptr(Tensor& ws, size_t bytes, Device device) {
   return ws.data_ptr();
 }
 
-// The tensors a timed search runs on (outputs are scratch or overwritten by the real call).
-struct SearchData {
-  Device device;
-  const void *x, *w, *dy;
-  void *y, *dx, *dw;
-};
-
-Choice choose_forward(cudnnHandle_t h, const Descs& d, const ConvGeometry& g, const SearchData& s) {
-  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+// One direction's algorithm: cuDNN's heuristic ranking (`rank`), re-ranked by timing each candidate
+// (`time`) when set_conv_benchmark(true), then the first usable one. The three directions differ
+// only in their perf struct, its count and these two calls.
+template <typename Perf, int kCount, typename Rank, typename Time>
+Choice choose(const Descs& d, const ConvGeometry& g, Device device, const char* what, Rank rank,
+              Time time) {
+  Perf perf[kCount];
   int n = 0;
-  MINIDL_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-      h, d.x.d, d.w.d, d.conv.d, d.y.d, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+  MINIDL_CUDNN_CHECK(rank(kCount, &n, perf));
   if (conv_benchmark()) {
     Tensor ws;
     const size_t bytes = search_workspace(perf, n);
-    void* p = workspace_ptr(ws, bytes, s.device);
-    MINIDL_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
-        h, d.x.d, s.x, d.w.d, s.w, d.conv.d, d.y.d, s.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf,
-        p, bytes));
+    MINIDL_CUDNN_CHECK(time(kCount, &n, perf, workspace_ptr(ws, bytes, device), bytes));
   }
-  return pick(perf, n, d, "forward", g);
-}
-
-Choice choose_backward_data(cudnnHandle_t h, const Descs& d, const ConvGeometry& g,
-                            const SearchData& s) {
-  cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-  int n = 0;
-  MINIDL_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-      h, d.w.d, d.y.d, d.conv.d, d.x.d, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-  if (conv_benchmark()) {
-    Tensor ws;
-    const size_t bytes = search_workspace(perf, n);
-    void* p = workspace_ptr(ws, bytes, s.device);
-    MINIDL_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
-        h, d.w.d, s.w, d.y.d, s.dy, d.conv.d, d.x.d, s.dx, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-        &n, perf, p, bytes));
-  }
-  return pick(perf, n, d, "backward-data", g);
-}
-
-Choice choose_backward_filter(cudnnHandle_t h, const Descs& d, const ConvGeometry& g,
-                              const SearchData& s) {
-  cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-  int n = 0;
-  MINIDL_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-      h, d.x.d, d.y.d, d.conv.d, d.w.d, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
-  if (conv_benchmark()) {
-    Tensor ws;
-    const size_t bytes = search_workspace(perf, n);
-    void* p = workspace_ptr(ws, bytes, s.device);
-    MINIDL_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-        h, d.x.d, s.x, d.y.d, s.dy, d.conv.d, d.w.d, s.dw, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-        &n, perf, p, bytes));
-  }
-  return pick(perf, n, d, "backward-filter", g);
+  return pick(perf, n, d, what, g);
 }
 
 // cuDNN's scaling factors are host values of the compute type: double for f64, float otherwise.
@@ -242,9 +202,18 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
   std::string key = cache_key(g, x.dtype(), x.device());
   Tensor wf = filter_for(w, g), ws;
   Choice c = cached_choice(key, &Algorithms::fwd, [&] {
-    return choose_forward(
-        h, d, g,
-        {x.device(), x.data_ptr(), wf.data_ptr(), nullptr, y.data_ptr(), nullptr, nullptr});
+    using Perf = cudnnConvolutionFwdAlgoPerf_t;
+    return choose<Perf, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+        d, g, x.device(), "forward",
+        [&](int max, int* n, Perf* perf) {
+          return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x.d, d.w.d, d.conv.d, d.y.d, max, n,
+                                                        perf);
+        },
+        [&](int max, int* n, Perf* perf, void* wsp, size_t bytes) {  // y is overwritten later
+          return cudnnFindConvolutionForwardAlgorithmEx(h, d.x.d, x.data_ptr(), d.w.d,
+                                                        wf.data_ptr(), d.conv.d, d.y.d,
+                                                        y.data_ptr(), max, n, perf, wsp, bytes);
+        });
   });
   MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
   Scalars k(x.dtype());
@@ -273,9 +242,18 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
       Tensor scratch =
           Tensor::empty(w.shape(), w.dtype(), w.device(),
                         g.channels_last ? MemoryFormat::channels_last : MemoryFormat::contiguous);
-      return choose_backward_filter(
-          h, d, g,
-          {x.device(), x.data_ptr(), nullptr, dy.data_ptr(), nullptr, nullptr, scratch.data_ptr()});
+      using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+      return choose<Perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
+          d, g, x.device(), "backward-filter",
+          [&](int max, int* n, Perf* perf) {
+            return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x.d, d.y.d, d.conv.d, d.w.d,
+                                                                 max, n, perf);
+          },
+          [&](int max, int* n, Perf* perf, void* wsp, size_t bytes) {
+            return cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                h, d.x.d, x.data_ptr(), d.y.d, dy.data_ptr(), d.conv.d, d.w.d, scratch.data_ptr(),
+                max, n, perf, wsp, bytes);
+          });
     });
     MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
     Tensor ws;
@@ -293,9 +271,18 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
   if (dx.defined()) {
     Tensor wf = filter_for(w, g), ws;
     Choice c = cached_choice(key, &Algorithms::bwd_data, [&] {
-      return choose_backward_data(
-          h, d, g,
-          {x.device(), nullptr, wf.data_ptr(), dy.data_ptr(), nullptr, dx.data_ptr(), nullptr});
+      using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+      return choose<Perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+          d, g, x.device(), "backward-data",
+          [&](int max, int* n, Perf* perf) {
+            return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w.d, d.y.d, d.conv.d, d.x.d,
+                                                               max, n, perf);
+          },
+          [&](int max, int* n, Perf* perf, void* wsp, size_t bytes) {  // dx is overwritten later
+            return cudnnFindConvolutionBackwardDataAlgorithmEx(
+                h, d.w.d, wf.data_ptr(), d.y.d, dy.data_ptr(), d.conv.d, d.x.d, dx.data_ptr(), max,
+                n, perf, wsp, bytes);
+          });
     });
     MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
     void* wsp = workspace_ptr(ws, c.workspace, x.device());
