@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "core/text.h"
 
 #if MINIDL_WITH_CUDA
 #include <cuda_runtime.h>
@@ -18,9 +19,9 @@ Device parse_device(const std::string& text) {
   if (text == "cpu") return Device::cpu();
   if (text == "cuda" || text == "gpu") return Device::cuda(0);
   if (text.rfind("cuda:", 0) == 0 && text.size() > 5) {
-    char* end = nullptr;
-    long n = std::strtol(text.c_str() + 5, &end, 10);
-    if (*end == '\0' && n >= 0 && n < 1024) return Device::cuda(static_cast<int>(n));
+    int64_t n = -1;
+    if (parse_int(std::string_view(text).substr(5), n) && n >= 0 && n < 1024)
+      return Device::cuda(static_cast<int>(n));
   }
   MINIDL_FAIL("unknown device '", text, "'; expected cpu, cuda or cuda:N");
 }

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/text.h"
+
 namespace minidl {
 
 namespace {
@@ -110,8 +112,8 @@ class Pool {
 
 int default_threads() {
   if (const char* env = std::getenv("MINIDL_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
+    int64_t n = 0;
+    if (parse_int(env, n) && n > 0 && n <= 4096) return static_cast<int>(n);
   }
   return std::max(1u, std::thread::hardware_concurrency());
 }

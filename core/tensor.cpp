@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
-#include "kernels/copy.h"  // core reaches up here alone: a tensor copies itself with the copy op
-#include "kernels/fill.h"
+#include "core/copy.h"  // a tensor copies and fills itself with core's own two ops
+#include "core/fill.h"
 
 namespace minidl {
 

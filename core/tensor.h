@@ -66,7 +66,7 @@ class Tensor {
   Tensor permute(const std::vector<int>& dims) const;
   Tensor flatten() const { return reshape({numel()}); }
 
-  // ---- copies (implemented with the copy kernel, kernels/copy.h) ----
+  // ---- copies (implemented with the copy kernel, core/copy.h) ----
   Tensor contiguous(MemoryFormat format = MemoryFormat::contiguous) const;  // self if already so
   Tensor clone() const;
   Tensor to(Device device) const;    // self if already there

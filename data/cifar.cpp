@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "data/file_io.h"
+#include "core/file_io.h"
 
 namespace minidl {
 
@@ -65,7 +65,7 @@ void write_cifar_file(const std::string& path, CifarKind kind, const Tensor& ima
     out.push_back(static_cast<uint8_t>(fine[i]));
     out.insert(out.end(), p + i * kCifarPixels, p + (i + 1) * kCifarPixels);
   }
-  write_file(path, out);
+  write_file_atomic(path, out);
 }
 
 // The folder that holds the files: `dir` itself or its standard extracted sub-folder.

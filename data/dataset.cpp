@@ -8,7 +8,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "data/file_io.h"
+#include "core/file_io.h"
 #include "data/sampler.h"
 #include "kernels/augment.h"
 
@@ -189,7 +189,7 @@ ChannelStats cached_channel_stats(const Dataset& dataset, const std::string& cac
       for (float s : st.std) os << ' ' << s;
       os << '\n';
       std::string text = os.str();
-      write_file(cache_file, std::vector<uint8_t>(text.begin(), text.end()));
+      write_file_atomic(cache_file, std::vector<uint8_t>(text.begin(), text.end()));
     }
   }
   std::lock_guard<std::mutex> lock(mutex);

@@ -3,7 +3,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "data/file_io.h"
+#include "core/text.h"
+#include "data/gzip.h"
 
 namespace minidl {
 
@@ -73,7 +74,7 @@ void write_idx_file(const std::string& path, const Tensor& t) {
   for (int d = 0; d < c.dim(); ++d) put_be32(out, static_cast<uint32_t>(c.size(d)));
   const uint8_t* p = c.data<uint8_t>();
   out.insert(out.end(), p, p + c.numel());
-  write_file(path, out, ends_with(path, ".gz"));
+  write_file_atomic(path, ends_with(path, ".gz") ? gzip(out.data(), out.size()) : out);
 }
 
 std::shared_ptr<TensorDataset> load_idx_dataset(const std::string& images_path,

@@ -6,7 +6,8 @@
 #include <filesystem>
 #include <thread>
 
-#include "data/file_io.h"
+#include "core/file_io.h"
+#include "core/text.h"
 #include "data/image_io.h"
 
 namespace minidl {

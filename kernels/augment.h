@@ -10,8 +10,8 @@
 
 #include <cstdint>
 
+#include "core/dispatch.h"
 #include "core/philox.h"
-#include "kernels/dispatch.h"
 #include "kernels/random.h"
 
 namespace minidl {

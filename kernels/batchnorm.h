@@ -11,7 +11,7 @@
 
 #include <cmath>
 
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 
 namespace minidl {
 

@@ -12,7 +12,7 @@
 // f32 and f64 on both twins.
 #pragma once
 
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 
 namespace minidl {
 

@@ -3,7 +3,7 @@
 // channels-last alike) and of one dtype; outputs may alias inputs.
 #pragma once
 
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 
 namespace minidl {
 

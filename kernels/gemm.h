@@ -3,7 +3,7 @@
 // product B^T A^T).
 #pragma once
 
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 
 namespace minidl {
 

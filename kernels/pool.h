@@ -7,7 +7,7 @@
 // outputs whose windows hold it), so no atomics and the same order on both twins.
 #pragma once
 
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 #include "kernels/image_layout.h"
 
 namespace minidl {

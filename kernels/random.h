@@ -7,8 +7,8 @@
 
 #include <cmath>
 
+#include "core/dispatch.h"
 #include "core/philox.h"
-#include "kernels/dispatch.h"
 
 namespace minidl {
 

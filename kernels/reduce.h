@@ -4,7 +4,7 @@
 // not depend on the thread count.
 #pragma once
 
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 
 namespace minidl {
 

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 
 namespace minidl {
 

@@ -8,7 +8,7 @@
 
 #include <cmath>
 
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 
 namespace minidl {
 

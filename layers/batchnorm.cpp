@@ -3,8 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/fill.h"
 #include "kernels/batchnorm.h"
-#include "kernels/fill.h"
 #include "kernels/image_layout.h"
 
 namespace minidl {

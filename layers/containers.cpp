@@ -2,7 +2,6 @@
 
 #include <sstream>
 
-#include "kernels/channel.h"
 #include "kernels/elementwise.h"
 #include "kernels/image_layout.h"
 
@@ -134,47 +133,6 @@ Tensor ChannelConcat::backward(const Tensor& dy) {
   Tensor dx_direct = match_layout(dy.narrow(1, 0, cx), dy);
   Tensor df = match_layout(dy.narrow(1, cx, dy.size(1) - cx), dy);
   return sum_of(dx_direct, backward_sequence(df));
-}
-
-// ---- ZeroPadShortcut ----
-
-ZeroPadShortcut::ZeroPadShortcut(int64_t in_channels, int64_t out_channels, int64_t stride,
-                                 int64_t front)
-    : in_(in_channels), out_(out_channels), stride_(stride), front_(front) {
-  MINIDL_CHECK(in_ > 0 && out_ >= in_ && stride_ >= 1 && front_ >= 0 && front_ + in_ <= out_,
-               "ZeroPadShortcut: bad channels ", in_, " -> ", out_, ", stride ", stride_,
-               ", front ", front_);
-}
-
-std::string ZeroPadShortcut::options_str() const {
-  std::ostringstream os;
-  os << in_ << ", " << out_ << ", stride=" << stride_ << ", front=" << front_;
-  return os.str();
-}
-
-Tensor ZeroPadShortcut::forward(const Tensor& x) {
-  Tensor xin = match_layout(x, x);
-  MINIDL_CHECK(xin.dim() == 4 && xin.size(1) == in_, where(), ": expected [N, ", in_,
-               ", H, W], got ", shape_str(x.shape()));
-  Shape ys{xin.size(0), out_, (xin.size(2) + stride_ - 1) / stride_,
-           (xin.size(3) + stride_ - 1) / stride_};
-  Tensor y = empty_like_layout(ys, xin);
-  channel_pad_forward(xin, y, stride_, front_);
-  if (training()) {
-    x_shape_ = xin.shape();
-    x_channels_last_ = !xin.is_contiguous();
-  }
-  return y;
-}
-
-Tensor ZeroPadShortcut::backward(const Tensor& dy) {
-  MINIDL_CHECK(!x_shape_.empty(), where(), ": backward without a training-mode forward");
-  Tensor dx =
-      Tensor::empty(x_shape_, dy.dtype(), dy.device(),
-                    x_channels_last_ ? MemoryFormat::channels_last : MemoryFormat::contiguous);
-  x_shape_.clear();
-  channel_pad_backward(match_layout(dy, dx), dx, stride_, front_);
-  return dx;
 }
 
 }  // namespace minidl

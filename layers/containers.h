@@ -1,18 +1,16 @@
 // Composite modules. Children run forward in order and backward in reverse (DESIGN.md §4).
 //
 //   Sequential      y = f_n(... f_1(x)); children named "0", "1", ... or by the caller
-//   Residual        y = act(main(x) + shortcut(x)); the main path is the block's own sequence (so
-//   its
-//                   children get flat names: "conv1", "bn1", ... as torchvision's BasicBlock), the
-//                   shortcut is identity or a named child ("downsample"), act is ReLU or none
+//   Residual        y = act(main(x) + shortcut(x)); the main path is the block's own sequence
+//                   (so its children get flat names: "conv1", "bn1", ... as torchvision's
+//                   BasicBlock), the shortcut is identity or a named child ("downsample"), act is
+//                   ReLU or none
 //   ChannelConcat   y = concat(x, f(x)) along channels (a DenseNet layer); f = its own sequence
-//   ZeroPadShortcut the ResNet paper's option A shortcut: subsample by stride, add zero channels
 //
 // Shortcut options for a ResNet block with a change of shape (the paper's names):
-//   A: ZeroPadShortcut(in, out, stride)                           (no parameters)
+//   A: ZeroPadShortcut(in, out, stride)  (layers/zero_pad_shortcut.h, no parameters)
 //   B: Sequential{Conv2d(in, out, 1, stride, 0, false), BatchNorm2d(out)}   (torchvision)
-//   Smith's resnet-56: Sequential{Conv2d(in, out, 2, 2, 0, false), BatchNorm2d(out)} (2x2, stride
-//   2)
+//   Smith's resnet-56: Sequential{Conv2d(in, out, 2, 2, 0, false), BatchNorm2d(out)}  (2x2/2)
 #pragma once
 
 #include <initializer_list>
@@ -91,25 +89,6 @@ class ChannelConcat : public Sequential {
 
  private:
   int64_t cx_ = 0;  // channels of x in the last forward
-};
-
-class ZeroPadShortcut : public Module {
- public:
-  // front: zero channels before x's (default 0: all zeros after, as fb.resnet.torch; use
-  // (out - in) / 2 for the F.pad(..., (0, 0, 0, 0, p, p)) of the common PyTorch CIFAR ResNets).
-  ZeroPadShortcut(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t front = 0);
-  Tensor forward(const Tensor& x) override;
-  Tensor backward(const Tensor& dy) override;
-  std::string type_name() const override { return "ZeroPadShortcut"; }
-  std::string options_str() const override;
-
- protected:
-  void clear_cache() override { x_shape_.clear(); }
-
- private:
-  int64_t in_, out_, stride_, front_;
-  Shape x_shape_;
-  bool x_channels_last_ = false;
 };
 
 }  // namespace minidl

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "kernels/fill.h"
+#include "core/fill.h"
 #include "kernels/random.h"
 
 namespace minidl {

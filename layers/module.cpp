@@ -3,7 +3,7 @@
 #include <set>
 #include <sstream>
 
-#include "kernels/fill.h"
+#include "core/fill.h"
 
 namespace minidl {
 

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace minidl {
 
@@ -92,18 +93,16 @@ std::string model_option(const ModelArgs& args, const std::string& key,
 int64_t model_option_int(const ModelArgs& args, const std::string& key, int64_t fallback) {
   std::string v = model_option(args, key, "");
   if (v.empty()) return fallback;
-  char* end = nullptr;
-  long long n = std::strtoll(v.c_str(), &end, 10);
-  MINIDL_CHECK(*end == '\0', "model option ", key, "='", v, "' is not an integer");
+  int64_t n = 0;
+  MINIDL_CHECK(parse_int(v, n), "model option ", key, "='", v, "' is not an integer");
   return n;
 }
 
 double model_option_double(const ModelArgs& args, const std::string& key, double fallback) {
   std::string v = model_option(args, key, "");
   if (v.empty()) return fallback;
-  char* end = nullptr;
-  double d = std::strtod(v.c_str(), &end);
-  MINIDL_CHECK(*end == '\0', "model option ", key, "='", v, "' is not a number");
+  double d = 0;
+  MINIDL_CHECK(parse_number(v, d), "model option ", key, "='", v, "' is not a number");
   return d;
 }
 

@@ -1,5 +1,5 @@
 // The paper's small networks, as the author's Caffe files define them.
-#include "kernels/fill.h"
+#include "core/fill.h"
 #include "models/blocks.h"
 #include "models/registry.h"
 

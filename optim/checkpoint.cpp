@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "core/file_io.h"
+#include "core/text.h"
 
 namespace minidl {
 
@@ -55,15 +56,14 @@ std::string save_checkpoint(const std::string& run_dir, int64_t iteration, const
 }
 
 std::vector<std::string> list_checkpoints(const std::string& run_dir) {
-  std::vector<std::pair<long long, std::string>> found;
+  std::vector<std::pair<int64_t, std::string>> found;
   fs::path root = fs::path(run_dir) / "checkpoints";
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return {};
   for (auto& entry : fs::directory_iterator(root, ec)) {
     std::string name = entry.path().filename().string();
-    long long it = 0;
-    char tail = 0;
-    if (entry.is_directory() && std::sscanf(name.c_str(), "iter_%lld%c", &it, &tail) == 1 &&
+    int64_t it = 0;
+    if (entry.is_directory() && starts_with(name, "iter_") && parse_int(name.substr(5), it) &&
         fs::exists(entry.path() / "state.json"))
       found.emplace_back(it, entry.path().string());
   }

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/text.h"
 
 namespace minidl {
 
@@ -26,8 +27,8 @@ MetricsWriter::MetricsWriter(const std::string& path, int64_t keep_through) : pa
         first = false;
         continue;
       }
-      if (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= keep_through)
-        kept += line + "\n";
+      int64_t it = 0;
+      if (parse_int(line.substr(0, line.find(',')), it) && it <= keep_through) kept += line + "\n";
     }
   }
   write_file_atomic(path, kept);

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "layers/activation.h"
+#include "layers/dropout.h"
 #include "optim/checkpoint.h"
 #include "optim/progress.h"
 

@@ -1,5 +1,5 @@
+#include "core/cuda/launch.cuh"
 #include "kernels/augment.h"
-#include "kernels/cuda/launch.cuh"
 
 namespace minidl {
 namespace cuda {

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
+#include "core/cuda/launch.cuh"
 #include "kernels/batchnorm.h"
-#include "kernels/cuda/launch.cuh"
 
 namespace minidl {
 namespace cuda {

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "core/context.h"
+#include "core/copy.h"
 #include "kernels/conv.h"
-#include "kernels/copy.h"
 #include "kernels/elementwise.h"
 
 namespace minidl {

@@ -1,7 +1,7 @@
 #include <cublas_v2.h>
 
 #include "core/context.h"
-#include "kernels/cuda/launch.cuh"
+#include "core/cuda/launch.cuh"
 #include "kernels/gemm.h"
 
 namespace minidl {

@@ -1,4 +1,4 @@
-#include "kernels/cuda/launch.cuh"
+#include "core/cuda/launch.cuh"
 #include "kernels/lrn.h"
 
 namespace minidl {

@@ -1,6 +1,6 @@
 // CUDA pooling: one thread per output (forward) or input (backward) element, running the header's
 // element functions.
-#include "kernels/cuda/launch.cuh"
+#include "core/cuda/launch.cuh"
 #include "kernels/pool.h"
 
 namespace minidl {

@@ -1,4 +1,4 @@
-#include "kernels/cuda/launch.cuh"
+#include "core/cuda/launch.cuh"
 #include "kernels/random.h"
 
 namespace minidl {

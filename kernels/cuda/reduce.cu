@@ -1,6 +1,6 @@
 #include <cub/block/block_reduce.cuh>
 
-#include "kernels/cuda/launch.cuh"
+#include "core/cuda/launch.cuh"
 #include "kernels/reduce.h"
 
 namespace minidl {

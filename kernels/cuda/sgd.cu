@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernels/cuda/launch.cuh"
+#include "core/cuda/launch.cuh"
 #include "kernels/sgd.h"
 
 namespace minidl {

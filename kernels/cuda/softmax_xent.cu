@@ -1,6 +1,6 @@
 // CUDA softmax + cross-entropy: one thread per row (forward), one per logit (backward), running
 // the header's element math.
-#include "kernels/cuda/launch.cuh"
+#include "core/cuda/launch.cuh"
 #include "kernels/softmax_xent.h"
 
 namespace minidl {

@@ -3,8 +3,8 @@
 
 #include <numeric>
 
+#include "core/fill.h"
 #include "core/tensor.h"
-#include "kernels/fill.h"
 #include "tests/testing.h"
 
 namespace minidl {

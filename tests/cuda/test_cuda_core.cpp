@@ -4,7 +4,7 @@
 
 #include "core/allocator.h"
 #include "core/context.h"
-#include "kernels/fill.h"
+#include "core/fill.h"
 #include "tests/testing.h"
 
 namespace minidl {

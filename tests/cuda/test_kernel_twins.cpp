@@ -2,9 +2,9 @@
 // GPU.
 #include <gtest/gtest.h>
 
-#include "kernels/copy.h"
+#include "core/copy.h"
+#include "core/fill.h"
 #include "kernels/elementwise.h"
-#include "kernels/fill.h"
 #include "kernels/gemm.h"
 #include "kernels/random.h"
 #include "kernels/reduce.h"

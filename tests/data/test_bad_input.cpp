@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "data/cifar.h"
-#include "data/file_io.h"
+#include "data/gzip.h"
 #include "data/idx.h"
 #include "data/image_folder.h"
 #include "data/image_io.h"
@@ -31,7 +31,7 @@ std::vector<uint8_t> idx_file(const Tensor& t) {
 }
 
 void put(const std::string& path, const std::vector<uint8_t>& bytes) {
-  write_file(path, bytes);
+  write_file_atomic(path, bytes);
 }
 
 // ---- missing ----
@@ -152,8 +152,8 @@ TEST(BadInput, EmptyClassFolder) {
   TempDir dir;
   fs::create_directories(dir / "cat");
   fs::create_directories(dir / "dog");
-  write_file(dir / "cat/1.png", encode_png(random_u8({3, 4, 4}, 6)));
-  write_file(dir / "dog/readme.txt", {'x'});
+  write_file_atomic(dir / "cat/1.png", encode_png(random_u8({3, 4, 4}, 6)));
+  write_file_atomic(dir / "dog/readme.txt", std::string("x"));
   EXPECT_MINIDL_ERROR(ImageFolderDataset(dir.str()), dir / "dog", "no image files");
   TempDir empty;
   EXPECT_MINIDL_ERROR(ImageFolderDataset(empty.str()), "no class folders");
@@ -162,14 +162,14 @@ TEST(BadInput, EmptyClassFolder) {
 // A folder with one good image and the bad kinds.
 void bad_folder(const TempDir& dir) {
   fs::create_directories(dir / "c");
-  write_file(dir / "c/0_good.png", encode_png(random_u8({3, 8, 8}, 7)));
-  write_file(dir / "c/1_garbage.jpg", {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'g'});
+  write_file_atomic(dir / "c/0_good.png", encode_png(random_u8({3, 8, 8}, 7)));
+  write_file_atomic(dir / "c/1_garbage.jpg", std::string("not an img"));
   std::vector<uint8_t> png = encode_png(random_u8({3, 32, 32}, 8));
   png.resize(png.size() / 2);
-  write_file(dir / "c/2_truncated.png", png);
+  write_file_atomic(dir / "c/2_truncated.png", png);
   std::vector<uint8_t> jpg = encode_jpeg(random_u8({3, 32, 32}, 9), 90);
   jpg.resize(jpg.size() - 20);
-  write_file(dir / "c/3_truncated.jpg", jpg);
+  write_file_atomic(dir / "c/3_truncated.jpg", jpg);
   fs::create_symlink(dir / "nowhere.png", dir / "c/4_unreadable.png");
 }
 

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "data/cifar.h"
-#include "data/file_io.h"
+#include "data/gzip.h"
 #include "data/idx.h"
 #include "data/image_folder.h"
 #include "data/image_io.h"
@@ -54,7 +54,8 @@ TEST(Idx, RawAndGzDatasetsReadBackExactly) {
     // images through the library writer, labels byte by byte (gzip for .gz)
     write_idx_file(dir / ("train-images-idx3-ubyte" + ext), images);
     std::vector<uint8_t> lab = idx_bytes(1, {5}, labels);
-    write_file(dir / ("train-labels-idx1-ubyte" + ext), lab, gz);
+    write_file_atomic(dir / ("train-labels-idx1-ubyte" + ext),
+                      gz ? gzip(lab.data(), lab.size()) : lab);
     auto ds = load_mnist_folder(dir.str(), Split::train, "mnist");
     EXPECT_EQ(ds->name(), "mnist/train");
     ASSERT_EQ(ds->size(), 5);
@@ -166,12 +167,12 @@ TEST(ImageFolder, PngAndJpegReadBack) {
   Tensor rgb = random_u8({3, 7, 9}, 6), rgba = random_u8({4, 5, 6}, 7),
          gray = random_u8({1, 4, 3}, 8);
   Tensor smooth = smooth_rgb(16, 24, 5);
-  write_file(dir / "B/x.png", encode_png(rgb));
-  write_file(dir / "a/2.PNG", encode_png(rgba));
-  write_file(dir / "a/1.png", encode_png(gray));
-  write_file(dir / "a/sub/0.jpeg", encode_jpeg(smooth, 100));
-  write_file(dir / "a/notes.txt", {'h', 'i'});  // not an image: ignored
-  write_file(dir / "b/y.jpg", encode_jpeg(smooth, 100));
+  write_file_atomic(dir / "B/x.png", encode_png(rgb));
+  write_file_atomic(dir / "a/2.PNG", encode_png(rgba));
+  write_file_atomic(dir / "a/1.png", encode_png(gray));
+  write_file_atomic(dir / "a/sub/0.jpeg", encode_jpeg(smooth, 100));
+  write_file_atomic(dir / "a/notes.txt", std::string("hi"));  // not an image: ignored
+  write_file_atomic(dir / "b/y.jpg", encode_jpeg(smooth, 100));
   ImageFolderDataset ds(dir.str());
   EXPECT_EQ(ds.classes(), std::vector<std::string>({"B", "a", "b"}));
   ASSERT_EQ(ds.size(), 5);

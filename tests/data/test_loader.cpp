@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <set>
 
-#include "data/file_io.h"
+#include "data/gzip.h"
 #include "data/loader.h"
 #include "data/synthetic.h"
 #include "kernels/augment.h"
@@ -256,7 +256,7 @@ TEST(Stats, ChannelStatsAndCache) {
   testing::TempDir dir;
   // a cache file for this dataset is read, not recomputed
   std::string key = "# channel stats of stats-test 2 [2, 1, 2]\nmean 0.1 0.2\nstd 0.3 0.4\n";
-  write_file(dir / "stats.txt", std::vector<uint8_t>(key.begin(), key.end()));
+  write_file_atomic(dir / "stats.txt", std::vector<uint8_t>(key.begin(), key.end()));
   ChannelStats c = cached_channel_stats(*ds, dir / "stats.txt");
   EXPECT_EQ(c.mean, std::vector<float>({0.1f, 0.2f}));
   EXPECT_EQ(c.std, std::vector<float>({0.3f, 0.4f}));

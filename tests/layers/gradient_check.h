@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "layers/activation.h"
+#include "layers/dropout.h"
 #include "layers/module.h"
 
 namespace minidl::testing {

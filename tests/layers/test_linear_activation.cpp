@@ -4,9 +4,12 @@
 
 #include <cmath>
 
-#include "layers/activation.h"
+#include "layers/dropout.h"
+#include "layers/flatten.h"
+#include "layers/identity.h"
 #include "layers/init.h"
 #include "layers/linear.h"
+#include "layers/relu.h"
 #include "tests/layers/gradient_check.h"
 #include "tests/testing.h"
 

@@ -2,12 +2,12 @@
 #include <gtest/gtest.h>
 
 #include "kernels/batchnorm.h"
-#include "kernels/channel.h"
 #include "kernels/conv.h"
 #include "kernels/dropout.h"
 #include "kernels/lrn.h"
 #include "kernels/pool.h"
 #include "kernels/softmax_xent.h"
+#include "kernels/subsample_pad_channels.h"
 #include "tests/testing.h"
 
 namespace minidl {
@@ -62,8 +62,8 @@ TEST(OpErrors, BatchNormPoolLrnDropoutLoss) {
                       "lrn_forward", "odd");
   EXPECT_MINIDL_ERROR(dropout_forward(x, Tensor::zeros(x.shape()), 1.5f, 1, 0), "dropout",
                       "outside [0, 1]");
-  EXPECT_MINIDL_ERROR(channel_pad_forward(x, Tensor::zeros({2, 2, 2, 2}), 2, 0),
-                      "channel_pad_forward", "does not fit");
+  EXPECT_MINIDL_ERROR(subsample_pad_channels_forward(x, Tensor::zeros({2, 2, 2, 2}), 2, 0),
+                      "subsample_pad_channels_forward", "does not fit");
   Tensor z = Tensor::zeros({4, 5}), labels = Tensor::zeros({3}, DType::i64);
   EXPECT_MINIDL_ERROR(softmax_xent_forward(z, labels, Tensor::zeros({4, 5}), Tensor::zeros({4}),
                                            Tensor::zeros({4}, DType::i64), 0.0),

@@ -23,8 +23,9 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/text.h"
 #include "data/cifar.h"
-#include "data/file_io.h"
+#include "data/gzip.h"
 #include "data/image_folder.h"
 #include "data/image_io.h"
 #include "data/loader.h"
@@ -42,6 +43,14 @@ struct Args {
   int images = 400, batch = 64, workers = 2, batches = 24, rounds = 3;
   bool torch = true;
 };
+
+// A flag's value as a positive integer; anything else stops the program with a message.
+int int_value(const std::string& text) {
+  int64_t v = 0;
+  MINIDL_CHECK(parse_int(text, v) && v > 0 && v < (int64_t(1) << 30),
+               "expected a positive integer, got '", text, "'");
+  return static_cast<int>(v);
+}
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -101,9 +110,9 @@ void make_jpeg_folder(const Args& a) {
     fs::create_directories(dir);
     char name[32];
     std::snprintf(name, sizeof(name), "img_%05d.jpg", i);
-    write_file((dir / name).string(), encode_jpeg(make_picture(rng), 90));
+    write_file_atomic((dir / name).string(), encode_jpeg(make_picture(rng), 90));
   }
-  write_file(marker.string(), std::vector<uint8_t>(want.begin(), want.end()));
+  write_file_atomic(marker.string(), std::vector<uint8_t>(want.begin(), want.end()));
 }
 
 // Rate of `batches` batches after one warm-up batch: images/s (or batches/s when per_batch).
@@ -204,15 +213,15 @@ int main(int argc, char** argv) {
     else if (s == "--script")
       a.script = val();
     else if (s == "--images")
-      a.images = std::stoi(val());
+      a.images = int_value(val());
     else if (s == "--batch")
-      a.batch = std::stoi(val());
+      a.batch = int_value(val());
     else if (s == "--workers")
-      a.workers = std::stoi(val());
+      a.workers = int_value(val());
     else if (s == "--batches")
-      a.batches = std::stoi(val());
+      a.batches = int_value(val());
     else if (s == "--rounds")
-      a.rounds = std::stoi(val());
+      a.rounds = int_value(val());
     else if (s == "--no-torch")
       a.torch = false;
     else {

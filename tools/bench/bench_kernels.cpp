@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/copy.h"
+#include "core/fill.h"
 #include "core/parallel.h"
-#include "kernels/copy.h"
 #include "kernels/elementwise.h"
-#include "kernels/fill.h"
 #include "kernels/gemm.h"
 #include "kernels/random.h"
 #include "kernels/reduce.h"

@@ -32,6 +32,7 @@
 
 #include "core/context.h"
 #include "core/parallel.h"
+#include "core/text.h"
 #include "kernels/random.h"
 #include "layers/layers.h"
 #include "models/registry.h"
@@ -310,9 +311,8 @@ Options parse(int argc, char** argv) {
     };
     auto number = [&]() -> int {
       const std::string v = value();
-      char* end = nullptr;
-      const long n = std::strtol(v.c_str(), &end, 10);
-      MINIDL_CHECK(!v.empty() && *end == '\0' && n >= 0 && n < (1L << 30), "flag ", a,
+      int64_t n = -1;
+      MINIDL_CHECK(parse_int(v, n) && n >= 0 && n < (int64_t(1) << 30), "flag ", a,
                    " needs a non-negative integer, got '", v, "'");
       return static_cast<int>(n);
     };

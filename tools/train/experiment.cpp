@@ -2,11 +2,11 @@
 
 #include <cmath>
 #include <filesystem>
-#include <regex>
 
 #include "core/context.h"
 #include "core/file_io.h"
 #include "core/parallel.h"
+#include "core/text.h"
 #include "data/cifar.h"
 #include "data/idx.h"
 #include "data/image_folder.h"
@@ -75,11 +75,10 @@ static nlohmann::json yaml_to_json(const YAML::Node& n) {
       std::string s = n.Scalar();
       if (n.Tag() == "!") return s;  // quoted: a string
       if (s == "true" || s == "false") return s == "true";
-      char* end = nullptr;
-      long long i = std::strtoll(s.c_str(), &end, 10);
-      if (!s.empty() && *end == '\0') return i;
-      double d = std::strtod(s.c_str(), &end);
-      if (!s.empty() && *end == '\0') return d;
+      int64_t i = 0;
+      double d = 0;
+      if (parse_int(s, i)) return i;
+      if (parse_number(s, d)) return d;
       return s;
     }
     default:
@@ -273,18 +272,34 @@ std::shared_ptr<Module> make_experiment_model(const nlohmann::json& s, const Sha
 
 std::string expand_schedule_units(const std::string& spec, int64_t iters_per_epoch,
                                   int64_t total_iters) {
-  std::regex unit("(=|;|:)([0-9]+(\\.[0-9]+)?)(ep|%)");
+  // One left-to-right scan (no regex: a spec is user text): after each '=', ';' or ':', a number
+  // followed by "ep" or "%" becomes a whole number of iterations; everything else is copied.
+  auto digits_end = [&](size_t k) {
+    while (k < spec.size() && spec[k] >= '0' && spec[k] <= '9') ++k;
+    return k;
+  };
   std::string out;
-  size_t last = 0;
-  for (auto it = std::sregex_iterator(spec.begin(), spec.end(), unit); it != std::sregex_iterator();
-       ++it) {
-    out += spec.substr(last, it->position() - last);
-    double v = std::stod((*it)[2]);
-    double iters = (*it)[4] == "ep" ? v * iters_per_epoch : v / 100.0 * total_iters;
-    out += (*it)[1].str() + std::to_string(static_cast<int64_t>(std::llround(iters)));
-    last = it->position() + it->length();
+  size_t i = 0;
+  while (i < spec.size()) {
+    char c = spec[i++];
+    out += c;
+    if (c != '=' && c != ';' && c != ':') continue;
+    size_t end = digits_end(i);
+    if (end == i) continue;
+    if (end + 1 < spec.size() && spec[end] == '.' && digits_end(end + 1) > end + 1)
+      end = digits_end(end + 1);
+    size_t unit = spec.compare(end, 2, "ep") == 0 ? 2 : spec.compare(end, 1, "%") == 0 ? 1 : 0;
+    if (unit == 0) continue;
+    double v = 0;
+    MINIDL_CHECK(parse_number(std::string_view(spec).substr(i, end - i), v), "schedule spec '",
+                 spec.substr(0, 80), "': the number at character ", i, " is too long");
+    double iters = unit == 2 ? v * iters_per_epoch : v / 100.0 * total_iters;
+    MINIDL_CHECK(iters < 9e15, "schedule spec: ", v, unit == 2 ? " epochs" : "%",
+                 " is more iterations than minidl counts");
+    out += std::to_string(std::llround(iters));
+    i = end + unit;
   }
-  return out + spec.substr(last);
+  return out;
 }
 
 }  // namespace minidl::cli

@@ -6,7 +6,6 @@
 // Every verb checks the user's input before it writes anything; bad use prints one line and
 // exits 2.
 #include <cstdio>
-#include <regex>
 #include <string>
 
 #include "core/error.h"
@@ -15,8 +14,26 @@
 using namespace minidl;
 
 // Library messages end with "(in fn at file:line)", useful for bugs but noise for a user's typo.
+// Drops each " (in ... at ...:N)" group (no parentheses inside), scanning once: no regex on text
+// that may hold user input.
 static std::string strip_location(const std::string& message) {
-  return std::regex_replace(message, std::regex(" \\(in [^()]* at [^()]*:\\d+\\)"), "");
+  std::string out;
+  size_t pos = 0;
+  for (size_t at; (at = message.find(" (in ", pos)) != std::string::npos;) {
+    size_t close = message.find_first_of("()", at + 2);
+    bool location = close != std::string::npos && message[close] == ')';
+    if (location) {
+      std::string inner = message.substr(at + 5, close - at - 5);
+      size_t colon = inner.rfind(':');
+      location = inner.find(" at ") != std::string::npos && colon != std::string::npos &&
+                 colon + 1 < inner.size() &&
+                 inner.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+    }
+    out += message.substr(pos, at - pos);
+    if (!location) out += " (in ";
+    pos = location ? close + 1 : at + 5;
+  }
+  return out + message.substr(pos);
 }
 
 int main(int argc, char** argv) {

@@ -1,7 +1,6 @@
 #include "tools/train/settings_flags.h"
 
-#include <cstdlib>
-
+#include "core/text.h"
 #include "tools/train/experiment.h"
 
 namespace minidl::cli {
@@ -43,22 +42,19 @@ std::vector<std::string> given_keys(const SettingsFlags& flags) {
 static nlohmann::json typed(const std::string& key, const std::string& text,
                             const nlohmann::json& like) {
   const std::string where = flag_name(key);
-  char* end = nullptr;
   if (like.is_boolean()) {
-    if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
-    if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+    bool b = false;
+    if (parse_bool(text, b)) return b;
     throw UsageError(where + ": expected true or false, got '" + text + "'");
   }
   if (like.is_number_integer()) {
-    long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0')
-      throw UsageError(where + ": expected an integer, got '" + text + "'");
+    int64_t v = 0;
+    if (!parse_int(text, v)) throw UsageError(where + ": expected an integer, got '" + text + "'");
     return v;
   }
   if (like.is_number()) {
-    double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0')
-      throw UsageError(where + ": expected a number, got '" + text + "'");
+    double v = 0;
+    if (!parse_number(text, v)) throw UsageError(where + ": expected a number, got '" + text + "'");
     return v;
   }
   return text;

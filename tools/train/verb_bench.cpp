@@ -8,6 +8,7 @@
 
 #include "core/context.h"
 #include "core/parallel.h"
+#include "core/text.h"
 #include "kernels/random.h"
 #include "layers/loss.h"
 #include "optim/sgd.h"
@@ -29,9 +30,8 @@ Shape parse_shape(const std::string& text) {
   while (pos <= text.size()) {
     size_t x = text.find('x', pos);
     std::string part = text.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
-    char* end = nullptr;
-    long long v = std::strtoll(part.c_str(), &end, 10);
-    if (part.empty() || *end != '\0' || v <= 0)
+    int64_t v = 0;
+    if (!parse_int(part, v) || v <= 0 || v > (int64_t(1) << 20))
       throw UsageError("--input-shape: expected CxHxW like 3x32x32, got '" + text + "'");
     s.push_back(v);
     if (x == std::string::npos) break;

@@ -1,4 +1,4 @@
-#include "kernels/copy.h"
+#include "core/copy.h"
 
 #include "core/parallel.h"
 

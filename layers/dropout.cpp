@@ -1,36 +1,12 @@
-#include "layers/activation.h"
+#include "layers/dropout.h"
 
 #include <sstream>
 
 #include "kernels/dropout.h"
-#include "kernels/elementwise.h"
 #include "kernels/image_layout.h"
 #include "layers/init.h"
 
 namespace minidl {
-
-// ---- ReLU ----
-
-Tensor ReLU::forward(const Tensor& x) {
-  check_input(x);
-  Tensor xin = match_layout(x, x);
-  Tensor y = inplace_ ? xin : reuse_buffer(y_buf_, xin.shape(), xin);
-  relu_forward(xin, y);
-  y_ = training() ? y : Tensor();
-  return y;
-}
-
-Tensor ReLU::backward(const Tensor& dy) {
-  check_cached(y_);
-  Tensor y = y_;
-  y_ = Tensor();
-  Tensor d = match_layout(dy, y);
-  Tensor dx = reuse_buffer(dx_buf_, y.shape(), y);
-  relu_backward(y, d, dx);
-  return dx;
-}
-
-// ---- Dropout ----
 
 static uint64_t draw_seed() {
   Generator& g = default_generator();
@@ -78,23 +54,6 @@ Tensor Dropout::backward(const Tensor& dy) {
   Tensor dx = empty_like_layout(d.shape(), d);
   dropout_backward(d, dx, static_cast<float>(p_), gen_.seed(), offset_);
   return dx;
-}
-
-// ---- Flatten ----
-
-Tensor Flatten::forward(const Tensor& x) {
-  check_input(x);
-  MINIDL_CHECK(x.dim() >= 1, where(), ": cannot flatten a 0-d tensor");
-  shape_ = training() ? x.shape() : Shape{};
-  int64_t n = x.size(0);
-  return x.contiguous().reshape({n, n > 0 ? x.numel() / n : 0});
-}
-
-Tensor Flatten::backward(const Tensor& dy) {
-  MINIDL_CHECK(!shape_.empty(), where(), ": backward without a training-mode forward");
-  Shape s = shape_;
-  shape_.clear();
-  return dy.contiguous().reshape(s);
 }
 
 }  // namespace minidl

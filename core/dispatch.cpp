@@ -1,4 +1,4 @@
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 
 namespace minidl {
 

@@ -1,9 +1,11 @@
 // copy: dst <- src element by element. Same shape; any dtypes (converted as cast_value does), any
 // strides on either side (views, permutes, channels-last), any two devices. Tensor::contiguous(),
-// clone(), to() and copy_() are built on it.
+// clone(), to() and copy_() are built on it, which is why it lives in core/ (with fill, and the
+// dispatch every op uses): core depends on nothing above it. Twins: core/cpu/copy.cpp,
+// core/cuda/copy.cu.
 #pragma once
 
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 
 namespace minidl {
 

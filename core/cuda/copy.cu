@@ -1,5 +1,5 @@
-#include "kernels/copy.h"
-#include "kernels/cuda/launch.cuh"
+#include "core/copy.h"
+#include "core/cuda/launch.cuh"
 
 namespace minidl {
 namespace cuda {

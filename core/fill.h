@@ -1,7 +1,8 @@
-// fill: sets every element of a tensor to one value.
+// fill: sets every element of a tensor to one value. In core/ because Tensor::zeros/full use it;
+// twins: core/cpu/fill.cpp, core/cuda/fill.cu.
 #pragma once
 
-#include "kernels/dispatch.h"
+#include "core/dispatch.h"
 
 namespace minidl {
 

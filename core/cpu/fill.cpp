@@ -1,4 +1,4 @@
-#include "kernels/fill.h"
+#include "core/fill.h"
 
 #include "core/parallel.h"
 

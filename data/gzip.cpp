@@ -1,4 +1,4 @@
-#include "data/file_io.h"
+#include "data/gzip.h"
 
 #include <zlib.h>
 
@@ -8,15 +8,9 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace minidl {
-
-namespace fs = std::filesystem;
-
-bool ends_with(const std::string& name, const std::string& suffix) {
-  return name.size() >= suffix.size() &&
-         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::vector<uint8_t> read_file_maybe_gz(const std::string& path) {
   std::vector<uint8_t> bytes = read_file(path);
@@ -84,25 +78,6 @@ std::vector<uint8_t> gzip(const uint8_t* data, size_t size) {
   deflateEnd(&zs);
   MINIDL_CHECK(ret == Z_STREAM_END, "gzip: deflate failed (", ret, ") on ", size, " bytes");
   return out;
-}
-
-void write_file(const std::string& path, const std::vector<uint8_t>& bytes, bool compress) {
-  std::vector<uint8_t> packed;
-  if (compress) packed = gzip(bytes.data(), bytes.size());
-  const std::vector<uint8_t>& data = compress ? packed : bytes;
-  std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) MINIDL_FAIL(path, ": cannot create ", tmp, ": ", std::strerror(errno));
-  size_t put = data.empty() ? 0 : std::fwrite(data.data(), 1, data.size(), f);
-  bool ok = put == data.size() && std::fflush(f) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) {
-    std::remove(tmp.c_str());
-    MINIDL_FAIL(path, ": write failed after ", put, " of ", data.size(), " bytes");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) MINIDL_FAIL(path, ": rename from ", tmp, " failed: ", ec.message());
 }
 
 }  // namespace minidl

@@ -1,5 +1,5 @@
-#include "kernels/cuda/launch.cuh"
-#include "kernels/fill.h"
+#include "core/cuda/launch.cuh"
+#include "core/fill.h"
 
 namespace minidl {
 namespace cuda {

@@ -1,0 +1,100 @@
+#include "core/text.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <system_error>
+
+namespace minidl {
+
+namespace {
+
+// from_chars takes no '+'; users write "+1e-3" now and then.
+std::string_view without_plus(std::string_view t) {
+  return !t.empty() && t[0] == '+' && t.size() > 1 && t[1] != '-' ? t.substr(1) : t;
+}
+
+bool is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+}  // namespace
+
+bool parse_int(std::string_view text, int64_t& out) {
+  if (text.empty() || text.size() > kMaxNumberText) return false;
+  std::string_view t = without_plus(text);
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v, 10);
+  if (ec != std::errc() || end != t.data() + t.size()) return false;
+  out = v;
+  return true;
+}
+
+bool parse_number(std::string_view text, double& out) {
+  if (text.empty() || text.size() > kMaxNumberText) return false;
+  std::string_view t = without_plus(text);
+  double v = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v, std::chars_format::general);
+  if (ec != std::errc() || end != t.data() + t.size() || !std::isfinite(v)) return false;
+  out = v;
+  return true;
+}
+
+bool parse_bool(std::string_view text, bool& out) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return out = true, true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return out = false, true;
+  return false;
+}
+
+std::string format_number(double v) {
+  char buf[40];
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    double back = 0;
+    if (parse_number(buf, back) && back == v) break;
+  }
+  return buf;
+}
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && is_blank(s[b])) ++b;
+  while (e > b && is_blank(s[e - 1])) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  size_t start = 0;
+  for (;;) {
+    size_t at = s.find(sep, start);
+    out.push_back(trim(s.substr(start, at == std::string_view::npos ? s.npos : at - start)));
+    if (at == std::string_view::npos) break;
+    start = at + 1;
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += sep;
+    out += items[i];
+  }
+  return out;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+}  // namespace minidl

@@ -1,0 +1,27 @@
+#include "layers/relu.h"
+
+#include "kernels/elementwise.h"
+#include "kernels/image_layout.h"
+
+namespace minidl {
+
+Tensor ReLU::forward(const Tensor& x) {
+  check_input(x);
+  Tensor xin = match_layout(x, x);
+  Tensor y = inplace_ ? xin : reuse_buffer(y_buf_, xin.shape(), xin);
+  relu_forward(xin, y);
+  y_ = training() ? y : Tensor();
+  return y;
+}
+
+Tensor ReLU::backward(const Tensor& dy) {
+  check_cached(y_);
+  Tensor y = y_;
+  y_ = Tensor();
+  Tensor d = match_layout(dy, y);
+  Tensor dx = reuse_buffer(dx_buf_, y.shape(), y);
+  relu_backward(y, d, dx);
+  return dx;
+}
+
+}  // namespace minidl

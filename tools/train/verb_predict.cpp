@@ -1,0 +1,84 @@
+// `minidl_train predict`: logits of trained weights for a .npy batch of images.
+//
+//   minidl_train predict --weights runs/r20 --input images.npy --output logits.npy
+//
+// The input is [N, C, H, W] (or [N, H, W] for one channel): u8 images are normalised as the run's
+// training data was; f32 input is used as it is (already normalised). Writes f32 logits [N, K].
+#include <cstdio>
+
+#include "core/npy.h"
+#include "core/parallel.h"
+#include "tools/train/experiment.h"
+#include "tools/train/settings_flags.h"
+#include "tools/train/weights_source.h"
+
+namespace minidl::cli {
+
+namespace {
+
+struct PredictArgs {
+  std::string weights, input, output;
+};
+
+int run_predict(const SettingsFlags& flags, const PredictArgs& a) {
+  WeightsSource w = read_weights(a.weights, flags);
+  const nlohmann::json& s = w.settings;
+  if (s["threads"].get<int>() > 0) set_num_threads(s["threads"]);
+  Tensor x = usage_guard([&] { return load_npy(a.input); });
+  if (x.dim() == 3) x = x.reshape({x.size(0), 1, x.size(1), x.size(2)});
+  if (x.dim() != 4)
+    throw UsageError(a.input + ": expected images [N, C, H, W] or [N, H, W], got " +
+                     shape_str(x.shape()));
+  // Normalisation and class count come from the run's data (its recorded statistics).
+  Datasets data = load_datasets(s);
+  if (x.dtype() == DType::u8) {
+    Tensor f = Tensor::empty(x.shape(), DType::f32);
+    const uint8_t* src = x.data<uint8_t>();
+    float* dst = f.data<float>();
+    int64_t C = x.size(1), HW = x.size(2) * x.size(3);
+    if (static_cast<int64_t>(data.stats.mean.size()) != C)
+      throw UsageError(a.input + ": " + std::to_string(C) + " channels, the model was trained on " +
+                       std::to_string(data.stats.mean.size()));
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      int64_t c = (i / HW) % C;
+      dst[i] = (src[i] / 255.0f - data.stats.mean[c]) / data.stats.std[c];
+    }
+    x = f;
+  } else {
+    x = x.to(DType::f32);
+  }
+  std::shared_ptr<Module> net =
+      build_model(w, {x.size(1), x.size(2), x.size(3)}, data.train->num_classes());
+  Device dev = settings_device(s);
+  int64_t n = x.size(0), bs = s["batch_size"];
+  Tensor logits;
+  for (int64_t b = 0; b < n; b += bs) {
+    Tensor y =
+        net->forward(x.narrow(0, b, std::min(bs, n - b)).contiguous().to(dev)).to(Device::cpu());
+    if (!logits.defined()) logits = Tensor::empty({n, y.size(1)}, DType::f32);
+    logits.narrow(0, b, y.size(0)).copy_(y);
+  }
+  save_npy(a.output, logits);
+  std::printf("wrote %s: logits [%lld, %lld] for %s\n", a.output.c_str(), static_cast<long long>(n),
+              static_cast<long long>(logits.size(1)), a.input.c_str());
+  return kOk;
+}
+
+}  // namespace
+
+void add_predict_verb(CLI::App& app, int& exit_code) {
+  CLI::App* verb =
+      app.add_subcommand("predict", "Logits of trained weights for a .npy batch of images");
+  auto flags = add_settings_flags(verb, kWeightsKeys);
+  auto a = std::make_shared<PredictArgs>();
+  verb->add_option("--weights,-w", a->weights,
+                   "A run directory, a checkpoint folder or a .safetensors file")
+      ->required();
+  verb->add_option("--input,-i", a->input,
+                   "Images .npy: u8 (normalised as in training) or f32 (as is)")
+      ->required();
+  verb->add_option("--output,-o", a->output, "Logits .npy to write")->required();
+  verb->callback([flags, a, &exit_code] { exit_code = run_predict(*flags, *a); });
+}
+
+}  // namespace minidl::cli

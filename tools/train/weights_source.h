@@ -1,0 +1,34 @@
+// What `eval` and `predict` share: the settings keys they accept and where the weights and the
+// run's settings come from (--weights: a run directory, a checkpoint folder or a .safetensors
+// file).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+#include "layers/module.h"
+#include "tools/train/settings_flags.h"
+
+namespace minidl::cli {
+
+extern const std::vector<std::string> kWeightsKeys;
+
+// The weights and the settings to rebuild their model: a run's (or checkpoint's) recorded config,
+// else the defaults; flags override either.
+struct WeightsSource {
+  nlohmann::json settings;
+  TensorMap weights;
+  std::string described;  // the file or checkpoint folder the weights came from
+};
+WeightsSource read_weights(const std::string& path, const SettingsFlags& flags);
+
+// The settings' model for `sample_shape` [C, H, W] and `classes`, holding the weights, in eval
+// mode.
+std::shared_ptr<Module> build_model(const WeightsSource& w, const Shape& sample_shape,
+                                    int64_t classes);
+
+}  // namespace minidl::cli
