@@ -1,5 +1,6 @@
 #include "layers/dropout.h"
 
+#include <cstring>
 #include <sstream>
 
 #include "kernels/dropout.h"
@@ -16,8 +17,21 @@ static uint64_t draw_seed() {
 
 Dropout::Dropout(double p) : Dropout(p, draw_seed()) {}
 
-Dropout::Dropout(double p, uint64_t seed) : p_(p), gen_(seed) {
+Dropout::Dropout(double p, uint64_t seed) : p_(p) {
   MINIDL_CHECK(p >= 0 && p <= 1, "Dropout: probability ", p, " outside [0, 1]");
+  rng_state_ = register_buffer("rng_state", Tensor::zeros({2}, DType::i64), /*host=*/true);
+  set_generator(Generator(seed));
+}
+
+Generator Dropout::generator() const {
+  uint64_t state[2];
+  std::memcpy(state, rng_state_->value.data<int64_t>(), sizeof state);
+  return Generator(state[0], state[1]);
+}
+
+void Dropout::set_generator(const Generator& g) {
+  uint64_t state[2] = {g.seed(), g.offset()};
+  std::memcpy(rng_state_->value.data<int64_t>(), state, sizeof state);
 }
 
 std::string Dropout::options_str() const {
@@ -36,9 +50,12 @@ Tensor Dropout::forward(const Tensor& x) {
   }
   Tensor xin = match_layout(x, x);
   Tensor y = empty_like_layout(xin.shape(), xin);
-  offset_ = gen_.reserve(uniform_counters(xin.numel()));
+  Generator gen = generator();
+  offset_ = gen.reserve(uniform_counters(xin.numel()));
+  set_generator(gen);
+  seed_ = gen.seed();
   channels_last_ = !xin.is_contiguous();  // the mask follows memory order
-  dropout_forward(xin, y, static_cast<float>(p_), gen_.seed(), offset_);
+  dropout_forward(xin, y, static_cast<float>(p_), seed_, offset_);
   pending_ = true;
   shape_ = x.shape();
   return y;
@@ -52,7 +69,7 @@ Tensor Dropout::backward(const Tensor& dy) {
   if (p_ == 0) return dy;
   Tensor d = dy.contiguous(channels_last_ ? MemoryFormat::channels_last : MemoryFormat::contiguous);
   Tensor dx = empty_like_layout(d.shape(), d);
-  dropout_backward(d, dx, static_cast<float>(p_), gen_.seed(), offset_);
+  dropout_backward(d, dx, static_cast<float>(p_), seed_, offset_);
   return dx;
 }
 

@@ -8,8 +8,14 @@ namespace minidl {
 
 // Inverted dropout (kernels/dropout.h): in training, each element is zeroed with probability p and
 // the others scaled by 1 / (1 - p); identity in eval. Masks come from Philox with this layer's
-// Generator: forward reserves uniform_counters(numel) counters, and backward replays the same
-// (seed, offset), so no mask is stored, and the CPU and CUDA masks are identical for a seed.
+// stream (seed, offset): forward reserves uniform_counters(numel) counters, and backward replays
+// the same (seed, offset), so no mask is stored, and the CPU and CUDA masks are identical for a
+// seed.
+//
+// The stream is the layer's state: the host buffer "rng_state" (i64 [2]: seed, next offset, both
+// bit-cast from uint64), saved in its state_dict and so in every checkpoint, and restored by
+// load_state_dict. It stays on the CPU whatever the module's device (Buffer::host): forward reads
+// and advances it without touching the GPU.
 class Dropout : public Module {
  public:
   // The seed defaults to a draw from default_generator() (distinct per layer, reproducible after
@@ -22,17 +28,18 @@ class Dropout : public Module {
   std::string options_str() const override;
 
   double p() const { return p_; }
-  // The mask stream: save and restore it to replay masks (checkpoints, gradient checks).
-  Generator& generator() { return gen_; }
+  // The mask stream, read from and written to the "rng_state" buffer.
+  Generator generator() const;
+  void set_generator(const Generator& g);
 
  protected:
   void clear_cache() override { pending_ = false; }
 
  private:
   double p_;
-  Generator gen_;
-  bool pending_ = false;  // a training forward awaits its backward
-  uint64_t offset_ = 0;   // its Philox offset
+  Buffer* rng_state_;
+  bool pending_ = false;            // a training forward awaits its backward
+  uint64_t seed_ = 0, offset_ = 0;  // its Philox stream, for backward to replay
   bool channels_last_ = false;
   Shape shape_;
 };

@@ -113,13 +113,14 @@ Parameter* Module::register_parameter(const std::string& name, Tensor value, boo
   return raw;
 }
 
-Buffer* Module::register_buffer(const std::string& name, Tensor value) {
+Buffer* Module::register_buffer(const std::string& name, Tensor value, bool host) {
   MINIDL_CHECK(value.defined(), where(), ": buffer '", name, "' is an undefined tensor");
   for (const auto& ob : buffers_)
     MINIDL_CHECK(ob.local != name, where(), ": buffer '", name, "' registered twice");
   auto b = std::make_unique<Buffer>();
   b->name = join(path_, name);
-  b->value = value;
+  b->value = host ? value.to(Device::cpu()) : value;
+  b->host = host;
   Buffer* raw = b.get();
   buffers_.push_back({name, std::move(b)});
   return raw;
@@ -216,7 +217,8 @@ Module& Module::to(Device device) {
       op.p->value = op.p->value.to(device);
       op.p->grad = op.p->grad.to(device);
     }
-    for (auto& ob : m.buffers_) ob.b->value = ob.b->value.to(device);
+    for (auto& ob : m.buffers_)
+      if (!ob.b->host) ob.b->value = ob.b->value.to(device);
     m.device_ = device;
     m.clear_cache();
   });

@@ -28,10 +28,12 @@
 
 namespace minidl {
 
-// A named non-trainable tensor (BN running statistics, num_batches_tracked).
+// A named non-trainable tensor (BN running statistics, num_batches_tracked, Dropout's RNG state).
 struct Buffer {
   std::string name;  // full dotted name, like Parameter::name
   Tensor value;
+  bool host = false;  // stays on the CPU whatever the module's device: state the host reads and
+                      // advances every step (an RNG position), saved and loaded like any buffer
 };
 
 class Module {
@@ -106,7 +108,7 @@ class Module {
   // the same shape, dtype and device.
   Parameter* register_parameter(const std::string& name, Tensor value,
                                 bool is_bias_or_norm = false);
-  Buffer* register_buffer(const std::string& name, Tensor value);
+  Buffer* register_buffer(const std::string& name, Tensor value, bool host = false);
   template <typename M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     attach(name, module);

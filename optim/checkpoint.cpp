@@ -108,4 +108,13 @@ Checkpoint load_checkpoint(const std::string& path) {
   return c;
 }
 
+void check_checkpoint_format(const Checkpoint& c, const std::string& path) {
+  int format = c.state.is_object() && c.state.contains("format") && c.state["format"].is_number()
+                   ? c.state["format"].get<int>()
+                   : 1;
+  MINIDL_CHECK(format == kCheckpointFormat, "checkpoint '", path, "' has format ", format,
+               "; this minidl reads format ", kCheckpointFormat,
+               " (a run started by an older minidl cannot be resumed by this one)");
+}
+
 }  // namespace minidl

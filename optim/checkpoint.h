@@ -24,6 +24,12 @@ struct Checkpoint {
   nlohmann::json state;
 };
 
+// The layout of state.json and of the tensors a Solver writes: 2 since the TrainState ("format",
+// "train_state") and Dropout's RNG state in the model's tensors; 1 (no "format" key) before.
+constexpr int kCheckpointFormat = 2;
+// Throws unless `c` (read from `path`) has this build's format, naming both.
+void check_checkpoint_format(const Checkpoint& c, const std::string& path);
+
 // Writes RUN_DIR/checkpoints/iter_<iteration>/ and returns its path; replaces one of the same name.
 std::string save_checkpoint(const std::string& run_dir, int64_t iteration,
                             const Checkpoint& checkpoint);

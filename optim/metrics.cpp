@@ -59,4 +59,31 @@ void MetricsWriter::write(const MetricsRow& r) {
       "error writing '", path_, "': ", std::strerror(errno));
 }
 
+MetricsObserver::MetricsObserver(const std::string& path, int64_t keep_through, int64_t log_every)
+    : writer_(path, keep_through), log_every_(log_every) {}
+
+void MetricsObserver::on_iteration(const IterationRecord& r) {
+  if (r.diverged) return;  // no row for the iteration that diverged
+  if (!r.eval && !(log_every_ > 0 && r.iteration % log_every_ == 0)) return;
+  MetricsRow row;
+  row.iteration = r.iteration;
+  row.epoch = static_cast<double>(r.iteration) / r.iters_per_epoch;
+  row.lr = r.lr;
+  row.momentum = r.momentum;
+  TrainTotals window = r.totals.since(row_mark_);
+  if (window.samples > 0) {
+    row.train_loss = window.mean_loss();
+    row.train_acc = window.accuracy();
+    row.img_per_s = window.seconds > 0 ? window.images_per_second() : NAN;
+  }
+  if (r.eval) {
+    row.test_loss = r.eval->loss;
+    row.test_acc = r.eval->top1;
+    row.test_top5 = r.eval->top5;
+  }
+  row.elapsed_s = r.state->elapsed_s;
+  writer_.write(row);
+  row_mark_ = r.totals;
+}
+
 }  // namespace minidl

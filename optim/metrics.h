@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <string>
 
+#include "optim/observer.h"
+
 namespace minidl {
 
 struct MetricsRow {
@@ -35,6 +37,20 @@ class MetricsWriter {
  private:
   std::string path_;
   std::FILE* file_ = nullptr;
+};
+
+// A row every `log_every` iterations and at every evaluation; its train figures are means since the
+// previous row (img/s over training time only).
+class MetricsObserver : public TrainObserver {
+ public:
+  // keep_through: as MetricsWriter's (the iteration a resumed run continues from; -1: a new run).
+  MetricsObserver(const std::string& path, int64_t keep_through, int64_t log_every);
+  void on_iteration(const IterationRecord& r) override;
+
+ private:
+  MetricsWriter writer_;
+  int64_t log_every_;
+  TrainTotals row_mark_;  // the totals at the previous row
 };
 
 }  // namespace minidl

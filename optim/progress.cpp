@@ -71,4 +71,68 @@ void ProgressBar::draw(int64_t step, const ProgressFields& fields, bool final_li
   std::fflush(out_);
 }
 
+// ---- ProgressObserver ----
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+ProgressObserver::ProgressObserver(std::FILE* terminal, std::FILE* log, int64_t log_every)
+    : log_(log), log_every_(log_every) {
+  if (terminal) outputs_.push_back({terminal, ProgressBar::is_terminal(terminal), nullptr});
+  if (log) outputs_.push_back({log, false, nullptr});
+}
+
+void ProgressObserver::on_iteration(const IterationRecord& r) {
+  const int64_t epoch = r.epoch(), first = epoch * r.iters_per_epoch;
+  if (!outputs_.empty() && !outputs_[0].bar) {
+    const int64_t epochs = (r.max_iter + r.iters_per_epoch - 1) / r.iters_per_epoch;
+    const int64_t in_epoch = std::min(r.iters_per_epoch, r.max_iter - first);
+    const std::string label = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs);
+    for (Output& o : outputs_)
+      o.bar = std::make_unique<ProgressBar>(o.file, o.interactive, in_epoch, label, log_every_);
+    epoch_mark_ = seen_;  // the totals before this epoch's first iteration
+  }
+  seen_ = r.totals;
+  if (!r.step_applied)
+    for (std::FILE* f : {stderr, log_})
+      if (f)
+        std::fprintf(f, "iteration %lld: non-finite gradient, step skipped (%lld so far)\n",
+                     static_cast<long long>(r.iteration),
+                     static_cast<long long>(r.state->skipped_steps));
+  if (outputs_.empty()) return;
+  TrainTotals so_far = r.totals.since(epoch_mark_);
+  ProgressFields f;
+  f.emplace_back("loss", fmt("%.4f", so_far.mean_loss()));
+  f.emplace_back("acc", fmt("%.2f%%", 100.0 * so_far.accuracy()));
+  f.emplace_back("lr", fmt("%.4g", r.lr));
+  f.emplace_back("mom", fmt("%.3f", r.momentum));
+  f.emplace_back("img/s", fmt("%.0f", so_far.images_per_second()));
+  last_fields_ = f;
+  for (Output& o : outputs_) o.bar->update(r.iteration - first, f);
+  if (r.epoch_end()) {
+    if (r.eval) {
+      f.emplace_back("test_loss", fmt("%.4f", r.eval->loss));
+      f.emplace_back("test_acc", fmt("%.2f%%", 100 * r.eval->top1));
+    }
+    finish(f);
+  }
+}
+
+void ProgressObserver::on_end(SolverStatus, const std::string&) {
+  finish(last_fields_);
+}
+
+void ProgressObserver::finish(const ProgressFields& fields) {
+  for (Output& o : outputs_)
+    if (o.bar) o.bar->finish(fields);
+  for (Output& o : outputs_) o.bar.reset();
+}
+
 }  // namespace minidl

@@ -1,14 +1,17 @@
 // The training progress display: a redrawn one-line bar on a terminal, plain log lines otherwise
 // (a file, a pipe, CI). Both show the same fields: epoch, step, loss, accuracy, lr, momentum,
-// img/s, ETA.
+// img/s, ETA. ProgressObserver draws them from the Solver's record stream (optim/observer.h).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "optim/observer.h"
 
 namespace minidl {
 
@@ -35,6 +38,33 @@ class ProgressBar {
   int64_t log_every_;
   int64_t last_step_ = 0;
   std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+// One bar per epoch on each output: `terminal` (a redrawn bar when it is a terminal, else plain
+// lines; null: none) and `log` (plain lines, e.g. RUN/log.txt; null: none). The loss and accuracy
+// are means since the epoch began, img/s counts training time only; an epoch's last line adds the
+// test loss and accuracy when it was evaluated. A skipped step is reported on stderr and in the
+// log.
+class ProgressObserver : public TrainObserver {
+ public:
+  ProgressObserver(std::FILE* terminal, std::FILE* log, int64_t log_every);
+  void on_iteration(const IterationRecord& r) override;
+  void on_end(SolverStatus status, const std::string& message) override;
+
+ private:
+  struct Output {
+    std::FILE* file;
+    bool interactive;
+    std::unique_ptr<ProgressBar> bar;  // the current epoch's, while it runs
+  };
+  void finish(const ProgressFields& fields);
+
+  std::vector<Output> outputs_;
+  std::FILE* log_;
+  int64_t log_every_;
+  TrainTotals seen_;        // the totals of the last record seen
+  TrainTotals epoch_mark_;  // the totals when the current epoch's bar opened
+  ProgressFields last_fields_;
 };
 
 }  // namespace minidl

@@ -44,13 +44,13 @@ RangeTestResult run_range_test(Module& model, SoftmaxCrossEntropy& loss, Sgd& op
 
   SolverOptions so;
   so.max_iter = o.iterations + 1;  // the sweep reaches max_lr at iteration `iterations`
-  so.progress = false;
-  so.divergence_factor = 1e30;  // the range test decides when to stop
+  so.divergence_factor = 1e30;     // the range test decides when to stop
   Solver solver(model, loss, optimizer, *lr, momentum, train, nullptr, so);
   RangeTestResult r;
   r.stop_reason = "completed the sweep";
   double best_smoothed = INFINITY;
-  solver.on_iteration([&](const IterationInfo& info) {
+  SoftmaxCrossEntropy plain;  // the test loss: plain cross-entropy
+  solver.on_iteration([&](const IterationRecord& info) {
     RangeTestPoint p;
     p.iteration = info.iteration;
     p.lr = info.lr;
@@ -63,7 +63,7 @@ RangeTestResult run_range_test(Module& model, SoftmaxCrossEntropy& loss, Sgd& op
     }
     if (o.mode == RangeTestOptions::linear && test &&
         (info.iteration % o.eval_every == 0 || info.iteration == 1)) {
-      EvalResult e = solver.evaluate(*test, o.eval_batches);
+      EvalResult e = evaluate(model, plain, *test, o.eval_batches);
       p.test_loss = e.loss;
       p.test_acc = e.top1;
     }

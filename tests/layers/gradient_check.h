@@ -25,7 +25,6 @@
 #include <string>
 #include <vector>
 
-#include "layers/dropout.h"
 #include "layers/module.h"
 
 namespace minidl::testing {
@@ -50,15 +49,14 @@ inline Tensor random_double(const Shape& shape, uint32_t seed, double lo = -1.0,
   return Tensor::from_vector(v, shape);
 }
 
-// Restores every Dropout generator of m to its state now: call it before each forward to replay
-// the same masks (the "fixed mask" of a dropout gradient check).
+// Restores every host buffer of m (the RNG states: Dropout's "rng_state") to its value now: call
+// it before each forward to replay the same masks (the "fixed mask" of a dropout gradient check).
 inline std::function<void()> freeze_randomness(Module& m) {
-  std::vector<std::pair<Dropout*, Generator>> saved;
-  m.visit([&](Module& sub) {
-    if (auto* d = dynamic_cast<Dropout*>(&sub)) saved.emplace_back(d, d->generator());
-  });
+  std::vector<std::pair<Buffer*, Tensor>> saved;
+  for (Buffer* b : m.buffers())
+    if (b->host) saved.emplace_back(b, b->value.clone());
   return [saved]() {
-    for (const auto& [d, g] : saved) d->generator() = g;
+    for (const auto& [b, v] : saved) b->value.copy_(v);
   };
 }
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "core/parallel.h"
-#include "optim/solver.h"
+#include "optim/evaluate.h"
 #include "tools/train/experiment.h"
 #include "tools/train/settings_flags.h"
 #include "tools/train/weights_source.h"
@@ -32,16 +32,8 @@ int run_eval(const SettingsFlags& flags, const EvalArgs& a) {
   if (!ds) throw UsageError("--split val: the run has no validation split (val_split is 0)");
   std::unique_ptr<Loader> loader = make_eval_loader(s, ds, data.stats);
   std::shared_ptr<Module> net = build_model(w, loader->sample_shape(), data.train->num_classes());
-  // The Solver's evaluation, without training anything.
-  SgdOptions so;
-  Sgd opt(net->parameters(), so);
   SoftmaxCrossEntropy loss;
-  auto fixed = parse_schedule("0", ScheduleRole::lr);
-  SolverOptions o;
-  o.max_iter = 1;
-  o.progress = false;
-  Solver solver(*net, loss, opt, *fixed, *fixed, *loader, nullptr, o);
-  EvalResult r = solver.evaluate(*loader);
+  EvalResult r = evaluate(*net, loss, *loader);
   std::printf("%s on %s (%lld images): loss %.4f, top-1 %.2f%%, top-5 %.2f%%\n",
               w.described.c_str(), ds->name().c_str(), static_cast<long long>(r.samples), r.loss,
               100 * r.top1, 100 * r.top5);

@@ -8,6 +8,7 @@
 
 #include "core/npy.h"
 #include "core/parallel.h"
+#include "optim/evaluate.h"
 #include "tools/train/experiment.h"
 #include "tools/train/settings_flags.h"
 #include "tools/train/weights_source.h"
@@ -49,18 +50,11 @@ int run_predict(const SettingsFlags& flags, const PredictArgs& a) {
   }
   std::shared_ptr<Module> net =
       build_model(w, {x.size(1), x.size(2), x.size(3)}, data.train->num_classes());
-  Device dev = settings_device(s);
-  int64_t n = x.size(0), bs = s["batch_size"];
-  Tensor logits;
-  for (int64_t b = 0; b < n; b += bs) {
-    Tensor y =
-        net->forward(x.narrow(0, b, std::min(bs, n - b)).contiguous().to(dev)).to(Device::cpu());
-    if (!logits.defined()) logits = Tensor::empty({n, y.size(1)}, DType::f32);
-    logits.narrow(0, b, y.size(0)).copy_(y);
-  }
+  Tensor logits = predict(*net, x, s["batch_size"].get<int64_t>(), settings_device(s));
   save_npy(a.output, logits);
-  std::printf("wrote %s: logits [%lld, %lld] for %s\n", a.output.c_str(), static_cast<long long>(n),
-              static_cast<long long>(logits.size(1)), a.input.c_str());
+  std::printf("wrote %s: logits [%lld, %lld] for %s\n", a.output.c_str(),
+              static_cast<long long>(logits.size(0)), static_cast<long long>(logits.size(1)),
+              a.input.c_str());
   return kOk;
 }
 

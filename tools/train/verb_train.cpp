@@ -16,6 +16,8 @@
 #include "core/parallel.h"
 #include "layers/loss.h"
 #include "optim/checkpoint.h"
+#include "optim/metrics.h"
+#include "optim/progress.h"
 #include "optim/solver.h"
 #include "tools/train/experiment.h"
 #include "tools/train/settings_flags.h"
@@ -123,26 +125,30 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   o.max_iter = max_iter;
   o.eval_every = s["eval_every"];
   o.eval_batches = s["eval_batches"];
-  o.log_every = s["log_every"];
   o.checkpoint_every = s["checkpoint_every"];
   o.keep_checkpoints = s["keep_checkpoints"];
   o.run_dir = out;
   o.stop = &g_stop;
-  o.log_out = log.file;
   o.config = s;
   Solver solver(*net, loss, opt, *lr, *mom, *train, test.get(), o);
   if (!resume.empty()) {
     solver.resume(resume);
     log.say("resumed from %s at iteration %lld\n", latest_checkpoint(resume).c_str(),
-            static_cast<long long>(solver.iteration()));
+            static_cast<long long>(solver.state().iteration));
   }
+  const int64_t log_every = s["log_every"];
+  ProgressObserver progress(stdout, log.file, log_every);
+  MetricsObserver metrics(out + "/metrics.csv", resume.empty() ? -1 : solver.state().iteration,
+                          log_every);
+  solver.add_observer(progress);
+  solver.add_observer(metrics);
   std::signal(SIGINT, on_sigint);
   SolverStatus status = solver.run();
   std::signal(SIGINT, SIG_DFL);
   log.say("%s\n", solver.message().c_str());
-  if (solver.skipped_steps() > 0)
+  if (solver.state().skipped_steps > 0)
     log.say("%lld steps were skipped for non-finite gradients\n",
-            static_cast<long long>(solver.skipped_steps()));
+            static_cast<long long>(solver.state().skipped_steps));
   switch (status) {
     case SolverStatus::finished:
       log.say("test accuracy %.2f%% (top-5 %.2f%%, loss %.4f)\n", 100 * solver.last_eval().top1,

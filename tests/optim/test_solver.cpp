@@ -1,0 +1,213 @@
+// The Solver and its parts: a resumed run (dropout included) continues bit-identically, the
+// TrainState round-trips and names bad fields, observers see one ordered stream whose running
+// figures are the batch figures summed, evaluate/predict leave the model as they found it, and an
+// old checkpoint format is refused by name.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "data/synthetic.h"
+#include "layers/layers.h"
+#include "optim/checkpoint.h"
+#include "optim/solver.h"
+#include "tests/testing.h"
+
+namespace minidl {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path =
+      fs::temp_directory_path() / ("minidl_solver_" + std::to_string(::getpid()) + "_" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+  std::string str() const { return path.string(); }
+};
+
+// A small MLP with dropout on 8x8 synthetic images: every piece of state a run has (weights,
+// momentum, a dropout stream, the loader's shuffle) in a second of training.
+std::shared_ptr<Module> small_net(uint64_t init_seed) {
+  manual_seed(init_seed);
+  auto net = sequential({std::make_shared<Flatten>(), std::make_shared<Linear>(64, 32),
+                         std::make_shared<ReLU>(), std::make_shared<Dropout>(0.3),
+                         std::make_shared<Linear>(32, 4)});
+  return net;
+}
+
+struct Experiment {
+  std::shared_ptr<const Dataset> train_set =
+      materialize(SyntheticDataset(96, {1, 8, 8}, 4, 11, "synthetic/train"));
+  std::shared_ptr<const Dataset> test_set =
+      materialize(SyntheticDataset(32, {1, 8, 8}, 4, 12, "synthetic/test"));
+  std::shared_ptr<Module> net;
+  SoftmaxCrossEntropy loss{0.1};
+  std::unique_ptr<Sgd> opt;
+  std::unique_ptr<Schedule> lr =
+      parse_schedule("onecycle-smith:base=0.01,max=0.1,ss=8", ScheduleRole::lr);
+  std::unique_ptr<Schedule> mom = parse_schedule("0.9", ScheduleRole::momentum);
+  std::unique_ptr<Loader> train, test;
+  std::unique_ptr<Solver> solver;
+
+  Experiment(uint64_t init_seed, SolverOptions o) {
+    LoaderOptions lo;
+    lo.batch_size = 16;  // 6 batches per epoch
+    lo.seed = 3;
+    lo.workers = 0;
+    train = std::make_unique<Loader>(train_set, Transform().normalize({0.5f}, {0.25f}), lo);
+    lo.shuffle = false;
+    test = std::make_unique<Loader>(test_set, Transform().normalize({0.5f}, {0.25f}), lo);
+    net = small_net(init_seed);
+    opt = std::make_unique<Sgd>(net->parameters(), SgdOptions{SgdForm::caffe, true, 1e-3});
+    solver = std::make_unique<Solver>(*net, loss, *opt, *lr, *mom, *train, test.get(), o);
+  }
+};
+
+SolverOptions options(const std::string& run_dir) {
+  SolverOptions o;
+  o.max_iter = 20;
+  o.eval_every = 4;
+  o.checkpoint_every = 5;
+  o.keep_checkpoints = 0;
+  o.run_dir = run_dir;
+  return o;
+}
+
+void expect_same_tensors(const TensorMap& a, const TensorMap& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_TRUE(testing::all_close(b.at(name).to(DType::f64), t.to(DType::f64), 0, 0)) << name;
+  }
+}
+
+TEST(Solver, ResumeWithDropoutIsBitIdentical) {
+  TempDir dir;
+  Experiment a(1, options(dir.str() + "/a"));
+  ASSERT_EQ(a.solver->run(), SolverStatus::finished);
+
+  // b stops after 12 iterations (its last checkpoint is at 10); c, built with other initial
+  // weights and a fresh dropout stream, resumes b's run and must end exactly where a ended.
+  Experiment b(1, options(dir.str() + "/b"));
+  b.solver->on_iteration([](const IterationRecord& r) { return r.iteration < 12; });
+  ASSERT_EQ(b.solver->run(), SolverStatus::stopped_by_callback);
+  Experiment c(7, options(dir.str() + "/b"));
+  c.solver->resume(dir.str() + "/b");
+  EXPECT_EQ(c.solver->state().iteration, 10);
+  EXPECT_EQ(c.train->position(), (LoaderPosition{1, 4}));  // 10 = 1 epoch of 6 + 4
+  ASSERT_EQ(c.solver->run(), SolverStatus::finished);
+
+  Checkpoint ca = load_checkpoint(dir.str() + "/a"), cc = load_checkpoint(dir.str() + "/b");
+  expect_same_tensors(ca.model, cc.model);
+  expect_same_tensors(ca.optimizer, cc.optimizer);
+  EXPECT_TRUE(ca.model.count("3.rng_state")) << "the dropout stream is part of the weights";
+  TrainState sa = a.solver->state(), sc = c.solver->state();
+  EXPECT_EQ(sa.iteration, sc.iteration);
+  EXPECT_EQ(sa.smoothed.average, sc.smoothed.average);
+  EXPECT_EQ(sa.smoothed.minimum, sc.smoothed.minimum);
+  EXPECT_EQ(a.solver->last_eval().loss, c.solver->last_eval().loss);
+}
+
+TEST(Solver, RefusesACheckpointOfAnotherFormatOrSchedule) {
+  TempDir dir;
+  Experiment a(1, options(dir.str()));
+  a.solver->on_iteration([](const IterationRecord& r) { return r.iteration < 5; });
+  a.solver->run();
+  std::string ckpt = latest_checkpoint(dir.str());
+  Checkpoint c = load_checkpoint(ckpt);
+  c.state.erase("format");  // as a format-1 checkpoint has it
+  save_checkpoint(dir.str(), 99, c);
+  Experiment b(1, options(dir.str()));
+  EXPECT_MINIDL_ERROR(b.solver->resume(dir.str()), "format 1", "this minidl reads format 2");
+
+  c.state["format"] = kCheckpointFormat;
+  c.state["lr_schedule"] = "fixed:value=1";
+  save_checkpoint(dir.str(), 99, c);
+  EXPECT_MINIDL_ERROR(b.solver->resume(dir.str()), "lr schedule fixed:value=1");
+  EXPECT_EQ(b.solver->state().iteration, 0) << "nothing is loaded from a refused checkpoint";
+}
+
+// Keeps every record it is given.
+struct Recorder : TrainObserver {
+  std::vector<IterationRecord> records;
+  std::vector<bool> evaluated;
+  int ends = 0;
+  SolverStatus status = SolverStatus::finished;
+  void on_iteration(const IterationRecord& r) override {
+    records.push_back(r);
+    evaluated.push_back(r.eval != nullptr);
+  }
+  void on_end(SolverStatus s, const std::string&) override {
+    ++ends;
+    status = s;
+  }
+};
+
+TEST(Solver, ObserversSeeOneOrderedStream) {
+  SolverOptions o = options("");
+  o.eval_every = 0;  // at each epoch's end (6 iterations) and at the last
+  Experiment e(1, o);
+  Recorder rec;
+  e.solver->add_observer(rec);
+  ASSERT_EQ(e.solver->run(), SolverStatus::finished);
+  ASSERT_EQ(rec.records.size(), 20u);
+  EXPECT_EQ(rec.ends, 1);
+  double loss_sum = 0, correct = 0;
+  for (size_t i = 0; i < rec.records.size(); ++i) {
+    const IterationRecord& r = rec.records[i];
+    EXPECT_EQ(r.iteration, static_cast<int64_t>(i) + 1);
+    EXPECT_EQ(r.epoch(), static_cast<int64_t>(i) / 6);
+    EXPECT_EQ(rec.evaluated[i], r.iteration % 6 == 0 || r.iteration == 20) << r.iteration;
+    EXPECT_DOUBLE_EQ(r.lr, e.lr->value(r.iteration - 1));
+    loss_sum += r.loss * 16;
+    correct += r.top1 * 16;
+    EXPECT_DOUBLE_EQ(r.totals.loss_sum, loss_sum);  // the totals are the batch figures summed
+    EXPECT_NEAR(r.totals.correct, correct, 1e-9);
+    EXPECT_EQ(r.totals.samples, 16.0 * r.iteration);
+  }
+  EXPECT_EQ(e.solver->state().iteration, 20);
+  EXPECT_EQ(e.solver->state().skipped_steps, 0);
+}
+
+TEST(Evaluate, SameSamplesEveryTimeAndTheModeIsRestored) {
+  Experiment e(1, options(""));
+  e.net->train();
+  SoftmaxCrossEntropy plain;
+  EvalResult r1 = evaluate(*e.net, plain, *e.test), r2 = evaluate(*e.net, plain, *e.test, 1);
+  EXPECT_TRUE(e.net->training());
+  EXPECT_EQ(r1.samples, 32);
+  EXPECT_EQ(r2.samples, 16);
+  EXPECT_EQ(evaluate(*e.net, plain, *e.test).loss, r1.loss);  // dropout is off in eval mode
+  // predict gives the logits of an eval-mode forward, in batches
+  Batch b = e.test->next();
+  Tensor logits = predict(*e.net, b.images, 5, Device::cpu());
+  e.net->eval();
+  EXPECT_TRUE(testing::all_close(logits, e.net->forward(b.images), 0, 0));
+}
+
+TEST(TrainState, RoundTripsAndNamesABadField) {
+  TrainState s;
+  s.iteration = 41;
+  s.skipped_steps = 2;
+  s.smoothed.add(2.5);
+  s.smoothed.add(1.25);
+  s.elapsed_s = 3.75;
+  TrainState back = TrainState::from_json(nlohmann::json::parse(s.to_json().dump()));
+  EXPECT_EQ(back.iteration, 41);
+  EXPECT_EQ(back.skipped_steps, 2);
+  EXPECT_EQ(back.smoothed.average, s.smoothed.average);
+  EXPECT_EQ(back.smoothed.minimum, s.smoothed.minimum);
+  EXPECT_EQ(back.smoothed.count, 2);
+  EXPECT_EQ(back.elapsed_s, 3.75);
+  nlohmann::json j = s.to_json();
+  j.erase("skipped_steps");
+  EXPECT_MINIDL_ERROR(TrainState::from_json(j), "skipped_steps");
+  j = s.to_json();
+  j["skipped_steps"] = 50;
+  EXPECT_MINIDL_ERROR(TrainState::from_json(j), "inconsistent");
+  EXPECT_EQ(loader_position(13, 6), (LoaderPosition{2, 1}));
+}
+
+}  // namespace
+}  // namespace minidl
