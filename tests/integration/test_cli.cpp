@@ -66,8 +66,8 @@ TEST(Cli, ConfigFileWithFlagOverrides) {
   SKIP_WITHOUT_FASHION();
   TempDir dir;
   std::ofstream(dir / "exp.yaml")
-      << "model: lenet\nbatch_size: 64\niterations: 5\nlr: \"fixed:value=0.01\"\n"
-         "momentum: 0.9\neval_batches: 2\nthreads: 2\n";
+      << "model: lenet\nbatch_size: 64\niterations: 5\nmomentum: 0.9\neval_batches: 2\n"
+         "threads: 2\nlr:\n  name: multistep\n  base: 0.01\n  gamma: 0.5\n  steps: [40%, 80%]\n";
   cli_test::Result r =
       run("train --config " + (dir / "exp.yaml") + " --batch-size 32 --out " + (dir / "run"));
   ASSERT_EQ(r.code, 0) << r.output;
@@ -75,6 +75,11 @@ TEST(Cli, ConfigFileWithFlagOverrides) {
   std::string text((std::istreambuf_iterator<char>(cfg)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("\"batch_size\": 32"), std::string::npos) << text;  // the flag wins
   EXPECT_NE(text.find("\"model\": \"lenet\""), std::string::npos) << text;
+  // the map-form schedule, its shares of training turned into iterations (5 in all)
+  std::ifstream log(dir / "run/log.txt");
+  std::string logged((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(logged.find("lr multistep:base=0.01,gamma=0.5,steps=2;4"), std::string::npos)
+      << logged;
   std::ofstream(dir / "bad.yaml") << "modle: lenet\n";
   r = run("train --config " + (dir / "bad.yaml") + " --out " + (dir / "run2"));
   EXPECT_EQ(r.code, 2);

@@ -1,55 +1,32 @@
-// What a training verb needs, resolved from defaults, a config file (YAML or JSON) and flags, in
-// that order of precedence (flags win). The resolved settings are one JSON object: it is printed,
-// written to RUN/config.json and stored in every checkpoint, so every run can be repeated exactly.
+// What a training verb builds from its typed settings (tools/train/settings.h): the datasets, the
+// loaders (batch size, augmentation, seed, workers, device) and the initialised model.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <memory>
-#include <string>
 
 #include "data/loader.h"
 #include "layers/module.h"
 #include "models/registry.h"
-#include "optim/schedule.h"
-#include "tools/train/cli.h"
+#include "tools/train/settings.h"
 
 namespace minidl::cli {
-
-// Every setting with its default; the keys a config file and the flags may use.
-nlohmann::json default_settings();
-
-// Reads a YAML (.yaml/.yml) or JSON (.json) config file into a JSON object; a UsageError names the
-// file and what is wrong.
-nlohmann::json read_config_file(const std::string& path);
-
-// settings = defaults <- config <- flags: unknown keys and wrongly typed values are UsageErrors
-// naming the key (and listing the known keys).
-nlohmann::json merge_settings(nlohmann::json base, const nlohmann::json& overrides,
-                              const std::string& source);
 
 // The datasets of an experiment: train (after the validation hold-out), optional val, test.
 struct Datasets {
   std::shared_ptr<const Dataset> train, val, test;
-  ChannelStats stats;  // from the training set, for normalisation
+  ChannelStats stats;  // the recorded `normalize`, else computed from the training set
 };
-Datasets load_datasets(const nlohmann::json& s);
+Datasets load_datasets(const DataSettings& s, const RunSettings& run);
 
-// Loaders with the experiment's batch size, augmentation, seed, workers and device.
-std::unique_ptr<Loader> make_train_loader(const nlohmann::json& s, const Datasets& d);
-std::unique_ptr<Loader> make_eval_loader(const nlohmann::json& s, std::shared_ptr<const Dataset> ds,
+std::unique_ptr<Loader> make_train_loader(const DataSettings& s, const RunSettings& run,
+                                          const Datasets& d);
+std::unique_ptr<Loader> make_eval_loader(const DataSettings& s, const RunSettings& run,
+                                         std::shared_ptr<const Dataset> ds,
                                          const ChannelStats& stats);
 
-// The model for images of `sample_shape` [C, H, W] and `classes` classes, initialised per settings
-// ("init": a scheme name, or "default" for the model's own), moved to the device.
-std::shared_ptr<Module> make_experiment_model(const nlohmann::json& s, const Shape& sample_shape,
-                                              int64_t classes);
-
-// A schedule spec whose numbers may be written in epochs or as a share of training:
-// "ss=41ep" -> 41 * iters_per_epoch iterations, "ss=45%" -> 45% of total_iters (rounded).
-std::string expand_schedule_units(const std::string& spec, int64_t iters_per_epoch,
-                                  int64_t total_iters);
-
-Device settings_device(const nlohmann::json& s);
+// The model for images of `sample_shape` [C, H, W] and `classes` classes, initialised per
+// `s.init` ("default": the model's own), seeded by run.seed, moved to run.device.
+std::shared_ptr<Module> make_experiment_model(const ModelSettings& s, const RunSettings& run,
+                                              const Shape& sample_shape, int64_t classes);
 
 }  // namespace minidl::cli

@@ -43,18 +43,17 @@ Shape parse_shape(const std::string& text) {
 }
 
 int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
-  nlohmann::json s = resolve_settings(flags, default_settings());
-  if (s["threads"].get<int>() > 0) set_num_threads(s["threads"]);
+  Settings s = resolve_settings(flags, Settings());
+  s.model.validate();
+  s.data.validate();
+  s.optim.validate();
+  s.run.validate();
+  s.run.apply_threads();
   Shape shape = parse_shape(a.shape);
-  int64_t batch = s["batch_size"];
-  if (batch <= 0) throw UsageError("--batch-size must be positive");
-  Device dev = settings_device(s);
-  std::shared_ptr<Module> net = make_experiment_model(s, shape, a.classes);
-  SgdOptions so;
-  so.form = usage_guard([&] { return parse_sgd_form(s["sgd_form"]); });
-  so.nesterov = s["nesterov"];
-  so.weight_decay = s["weight_decay"];
-  Sgd opt(net->parameters(), so);
+  const int64_t batch = s.data.batch_size;
+  Device dev = s.run.parsed_device();
+  std::shared_ptr<Module> net = make_experiment_model(s.model, s.run, shape, a.classes);
+  Sgd opt(net->parameters(), s.optim.sgd());
   SoftmaxCrossEntropy loss;
   Tensor x = Tensor::empty({batch, shape[0], shape[1], shape[2]}, DType::f32, dev);
   normal_(x, 0.f, 1.f, 7, 0);
@@ -89,9 +88,9 @@ int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
     return v[v.size() / 2];
   };
   double mf = median(fwd), mb = median(bwd), ms = median(step), total = mf + mb + ms;
-  std::printf("%s, input %s, batch %lld, %s (%d threads), %lld parameters\n",
-              s["model"].get<std::string>().c_str(), a.shape.c_str(), static_cast<long long>(batch),
-              dev.str().c_str(), num_threads(), static_cast<long long>(net->parameter_count()));
+  std::printf("%s, input %s, batch %lld, %s (%d threads), %lld parameters\n", s.model.model.c_str(),
+              a.shape.c_str(), static_cast<long long>(batch), dev.str().c_str(), num_threads(),
+              static_cast<long long>(net->parameter_count()));
   std::printf(
       "  forward  %8.2f ms  (%4.1f%%)\n  backward %8.2f ms  (%4.1f%%)\n  step     %8.2f ms  "
       "(%4.1f%%)\n",

@@ -21,16 +21,16 @@ struct EvalArgs {
 
 int run_eval(const SettingsFlags& flags, const EvalArgs& a) {
   WeightsSource w = read_weights(a.weights, flags);
-  const nlohmann::json& s = w.settings;
-  if (s["threads"].get<int>() > 0) set_num_threads(s["threads"]);
-  Datasets data = load_datasets(s);
+  const Settings& s = w.settings;
+  s.run.apply_threads();
+  Datasets data = load_datasets(s.data, s.run);
   std::shared_ptr<const Dataset> ds = a.split == "test"  ? data.test
                                       : a.split == "val" ? data.val
                                                          : data.train;
   if (a.split != "test" && a.split != "val" && a.split != "train")
     throw UsageError("--split: unknown split '" + a.split + "'; known: test, val, train");
   if (!ds) throw UsageError("--split val: the run has no validation split (val_split is 0)");
-  std::unique_ptr<Loader> loader = make_eval_loader(s, ds, data.stats);
+  std::unique_ptr<Loader> loader = make_eval_loader(s.data, s.run, ds, data.stats);
   std::shared_ptr<Module> net = build_model(w, loader->sample_shape(), data.train->num_classes());
   SoftmaxCrossEntropy loss;
   EvalResult r = evaluate(*net, loss, *loader);

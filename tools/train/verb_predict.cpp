@@ -23,15 +23,15 @@ struct PredictArgs {
 
 int run_predict(const SettingsFlags& flags, const PredictArgs& a) {
   WeightsSource w = read_weights(a.weights, flags);
-  const nlohmann::json& s = w.settings;
-  if (s["threads"].get<int>() > 0) set_num_threads(s["threads"]);
+  const Settings& s = w.settings;
+  s.run.apply_threads();
   Tensor x = usage_guard([&] { return load_npy(a.input); });
   if (x.dim() == 3) x = x.reshape({x.size(0), 1, x.size(1), x.size(2)});
   if (x.dim() != 4)
     throw UsageError(a.input + ": expected images [N, C, H, W] or [N, H, W], got " +
                      shape_str(x.shape()));
   // Normalisation and class count come from the run's data (its recorded statistics).
-  Datasets data = load_datasets(s);
+  Datasets data = load_datasets(s.data, s.run);
   if (x.dtype() == DType::u8) {
     Tensor f = Tensor::empty(x.shape(), DType::f32);
     const uint8_t* src = x.data<uint8_t>();
@@ -50,7 +50,7 @@ int run_predict(const SettingsFlags& flags, const PredictArgs& a) {
   }
   std::shared_ptr<Module> net =
       build_model(w, {x.size(1), x.size(2), x.size(3)}, data.train->num_classes());
-  Tensor logits = predict(*net, x, s["batch_size"].get<int64_t>(), settings_device(s));
+  Tensor logits = predict(*net, x, s.data.batch_size, s.run.parsed_device());
   save_npy(a.output, logits);
   std::printf("wrote %s: logits [%lld, %lld] for %s\n", a.output.c_str(),
               static_cast<long long>(logits.size(0)), static_cast<long long>(logits.size(1)),

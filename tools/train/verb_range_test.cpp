@@ -14,6 +14,7 @@
 #include "core/parallel.h"
 #include "core/safetensors.h"
 #include "optim/range_test.h"
+#include "optim/schedule_config.h"
 #include "tools/train/experiment.h"
 #include "tools/train/settings_flags.h"
 
@@ -28,20 +29,32 @@ struct RangeArgs {
   bool save_weights = false, no_plot = false;
 };
 
-const std::vector<std::string> kKeys = {
-    "model",        "model_options",   "dataset",  "data_dir", "batch_size", "momentum",
-    "weight_decay", "sgd_form",        "nesterov", "init",     "seed",       "augment",
-    "crop_pad",     "label_smoothing", "out",      "device",   "workers",    "threads"};
+// The settings a range test reads: the model, the data, the optimiser, the momentum schedule and
+// the run's seed, device, threads and folder (the sweep itself has its own flags).
+std::vector<std::string> range_keys() {
+  std::vector<std::string> keys;
+  for (const std::vector<std::string>& part :
+       {keys_of(ModelSettings()), keys_of(DataSettings()), keys_of(OptimizerSettings()),
+        keys_of(RunSettings())})
+    keys.insert(keys.end(), part.begin(), part.end());
+  keys.push_back("momentum");
+  return keys;
+}
 
-nlohmann::json range_defaults() {
-  nlohmann::json d = default_settings();
-  d["momentum"] = "0.9";
-  d["out"] = "runs/range-test";
+Settings range_defaults() {
+  Settings d;
+  d.schedule.momentum = "0.9";
+  d.run.out = "runs/range-test";
   return d;
 }
 
 int run_range(const SettingsFlags& flags, const RangeArgs& a) {
-  nlohmann::json s = resolve_settings(flags, range_defaults());
+  Settings s = resolve_settings(flags, range_defaults());
+  s.model.validate();
+  s.data.validate();
+  s.optim.validate();
+  s.schedule.validate();
+  s.run.validate();
   RangeTestOptions o;
   if (a.mode == "linear") {
     o.mode = RangeTestOptions::linear;
@@ -61,30 +74,24 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
   o.eval_every = a.eval_every;
   o.eval_batches = a.eval_batches;
 
-  if (s["threads"].get<int>() > 0) set_num_threads(s["threads"]);
-  Datasets data = load_datasets(s);
-  std::unique_ptr<Loader> train = make_train_loader(s, data);
-  std::unique_ptr<Loader> test = make_eval_loader(s, data.test, data.stats);
+  s.run.apply_threads();
+  Datasets data = load_datasets(s.data, s.run);
+  std::unique_ptr<Loader> train = make_train_loader(s.data, s.run, data);
+  std::unique_ptr<Loader> test = make_eval_loader(s.data, s.run, data.test, data.stats);
   auto mom = usage_guard([&] {
-    return parse_schedule(
-        expand_schedule_units(s["momentum"], train->batches_per_epoch(), o.iterations),
-        ScheduleRole::momentum);
+    return schedule_from_config(s.schedule.momentum, ScheduleRole::momentum,
+                                train->batches_per_epoch(), o.iterations);
   });
   std::shared_ptr<Module> net =
-      make_experiment_model(s, train->sample_shape(), data.train->num_classes());
-  SgdOptions so;
-  so.form = usage_guard([&] { return parse_sgd_form(s["sgd_form"]); });
-  so.nesterov = s["nesterov"];
-  so.weight_decay = s["weight_decay"];
-  Sgd opt(net->parameters(), so);
-  SoftmaxCrossEntropy loss(s["label_smoothing"].get<double>());
+      make_experiment_model(s.model, s.run, train->sample_shape(), data.train->num_classes());
+  Sgd opt(net->parameters(), s.optim.sgd());
+  SoftmaxCrossEntropy loss(s.optim.label_smoothing);
 
-  std::printf("minidl_train range-test: %s on %s, batch %lld\n",
-              s["model"].get<std::string>().c_str(), s["dataset"].get<std::string>().c_str(),
-              static_cast<long long>(s["batch_size"].get<int64_t>()));
+  std::printf("minidl_train range-test: %s on %s, batch %lld\n", s.model.model.c_str(),
+              s.data.dataset.c_str(), static_cast<long long>(s.data.batch_size));
   o.restore = !a.save_weights;
   RangeTestResult r = run_range_test(*net, loss, opt, *mom, *train, test.get(), o);
-  std::string out = s["out"];
+  const std::string out = s.run.out;
   write_range_test(out, o, r);
   std::filesystem::create_directories(out);
   std::printf("%s after %zu iterations\n", r.stop_reason.c_str(), r.points.size());
@@ -116,7 +123,7 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
 void add_range_test_verb(CLI::App& app, int& exit_code) {
   CLI::App* verb = app.add_subcommand(
       "range-test", "LR range test: Smith's linear sweep or fastai's exponential one");
-  auto flags = add_settings_flags(verb, kKeys);
+  auto flags = add_settings_flags(verb, range_keys(), range_defaults());
   auto a = std::make_shared<RangeArgs>();
   verb->add_option("--mode", a->mode,
                    "linear (Smith: test loss/accuracy) or exp (fastai: smoothed train loss)")

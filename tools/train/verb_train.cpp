@@ -18,7 +18,9 @@
 #include "optim/checkpoint.h"
 #include "optim/metrics.h"
 #include "optim/progress.h"
+#include "optim/schedule_config.h"
 #include "optim/solver.h"
+#include "tools/train/config_file.h"
 #include "tools/train/experiment.h"
 #include "tools/train/settings_flags.h"
 
@@ -50,93 +52,90 @@ struct Log {
   }
 };
 
+// The settings of the run: the flags' (over a config file, over the defaults), or with --resume
+// the run's own config.json, where only --threads and --workers may change.
+Settings train_settings(const SettingsFlags& flags, const std::string& resume) {
+  namespace fs = std::filesystem;
+  if (resume.empty()) return resolve_settings(flags, Settings());
+  std::string cfg = resume + "/config.json";
+  if (!fs::exists(cfg))
+    throw UsageError("--resume " + resume + ": no config.json there (not a run directory)");
+  std::vector<std::string> given = given_keys(flags);
+  if (!flags.config.empty()) given.push_back("config");
+  for (const std::string& k : given)
+    if (k != "threads" && k != "workers")
+      throw UsageError("--resume takes the run's own settings; --" + k +
+                       " cannot be changed (only --threads, --workers)");
+  Settings s;
+  s.merge(read_config_file(cfg), cfg);
+  s = resolve_settings(flags, s);
+  s.run.out = resume;
+  if (latest_checkpoint(resume).empty())
+    throw UsageError("--resume " + resume + ": no checkpoint in " + resume + "/checkpoints");
+  return s;
+}
+
 int run_train(const SettingsFlags& flags, const std::string& resume, bool force) {
   namespace fs = std::filesystem;
-  nlohmann::json s;
-  if (!resume.empty()) {  // the run's own settings: the resumed run must be the same experiment
-    std::string cfg = resume + "/config.json";
-    if (!fs::exists(cfg))
-      throw UsageError("--resume " + resume + ": no config.json there (not a run directory)");
-    for (const std::string& k : given_keys(flags))
-      if (k != "threads" && k != "workers")
-        throw UsageError("--resume takes the run's own settings; --" + k +
-                         " cannot be changed (only --threads, --workers)");
-    s = merge_settings(default_settings(), read_config_file(cfg), cfg);
-    s = merge_settings(s, resolve_settings(flags, s), "command line");
-    s["out"] = resume;
-    if (latest_checkpoint(resume).empty())
-      throw UsageError("--resume " + resume + ": no checkpoint in " + resume + "/checkpoints");
-  } else {
-    s = resolve_settings(flags, default_settings());
-  }
+  Settings s = train_settings(flags, resume);
   // ---- everything that can be wrong with the input is checked before anything is written ----
-  std::string out = s["out"];
+  s.validate();  // a bad --device fails here, before the data is read
+  const std::string out = s.run.out;
   if (resume.empty() && !force &&
       (fs::exists(out + "/metrics.csv") || fs::exists(out + "/checkpoints")))
     throw UsageError("run directory '" + out + "' already holds a run; use --resume " + out +
                      " to continue it, --force to overwrite it, or another --out");
-  if (s["threads"].get<int>() > 0) set_num_threads(s["threads"]);
-  settings_device(s);  // a bad --device fails before the data is read
-  Datasets data = load_datasets(s);
-  s["normalize"] = {{"mean", data.stats.mean},
-                    {"std", data.stats.std}};  // recorded for eval/predict
-  std::unique_ptr<Loader> train = make_train_loader(s, data);
-  std::unique_ptr<Loader> test = make_eval_loader(s, data.test, data.stats);
-  int64_t per_epoch = train->batches_per_epoch();
-  int64_t max_iter = s["iterations"].get<int64_t>() > 0 ? s["iterations"].get<int64_t>()
-                                                        : s["epochs"].get<int64_t>() * per_epoch;
+  s.run.apply_threads();
+  Datasets data = load_datasets(s.data, s.run);
+  s.data.normalize = {{"mean", data.stats.mean}, {"std", data.stats.std}};  // for eval/predict
+  std::unique_ptr<Loader> train = make_train_loader(s.data, s.run, data);
+  std::unique_ptr<Loader> test = make_eval_loader(s.data, s.run, data.test, data.stats);
+  const int64_t per_epoch = train->batches_per_epoch();
+  const int64_t max_iter = s.schedule.total_iterations(per_epoch);
   if (max_iter <= 0) throw UsageError("nothing to train: epochs and iterations are both 0");
-  auto lr = usage_guard([&] {
-    return parse_schedule(expand_schedule_units(s["lr"], per_epoch, max_iter), ScheduleRole::lr);
-  });
+  auto lr = usage_guard(
+      [&] { return schedule_from_config(s.schedule.lr, ScheduleRole::lr, per_epoch, max_iter); });
   auto mom = usage_guard([&] {
-    return parse_schedule(expand_schedule_units(s["momentum"], per_epoch, max_iter),
-                          ScheduleRole::momentum);
+    return schedule_from_config(s.schedule.momentum, ScheduleRole::momentum, per_epoch, max_iter);
   });
   std::shared_ptr<Module> net =
-      make_experiment_model(s, train->sample_shape(), data.train->num_classes());
-  SgdOptions so;
-  so.form = usage_guard([&] { return parse_sgd_form(s["sgd_form"]); });
-  so.nesterov = s["nesterov"];
-  so.weight_decay = s["weight_decay"];
-  so.decoupled_decay = s["decoupled_decay"];
-  so.no_decay_bias_and_norm = s["no_decay_bias_norm"];
+      make_experiment_model(s.model, s.run, train->sample_shape(), data.train->num_classes());
+  const SgdOptions so = s.optim.sgd();
   Sgd opt(net->parameters(), so);
-  SoftmaxCrossEntropy loss(s["label_smoothing"].get<double>());
+  SoftmaxCrossEntropy loss(s.optim.label_smoothing);
 
   // ---- the run ----
   fs::create_directories(out);
-  write_file_atomic(out + "/config.json", s.dump(2) + "\n");
+  write_file_atomic(out + "/config.json", s.to_json().dump(2) + "\n");
   Log log;
   log.file = std::fopen((out + "/log.txt").c_str(), resume.empty() ? "w" : "a");
   log.say(
       "minidl_train train: %s (%lld parameters) on %s: %lld train / %lld test images, batch %lld, "
       "%lld iterations (%lld per epoch), %s\n",
-      s["model"].get<std::string>().c_str(), static_cast<long long>(net->parameter_count()),
-      s["dataset"].get<std::string>().c_str(), static_cast<long long>(data.train->size()),
-      static_cast<long long>(data.test->size()),
-      static_cast<long long>(s["batch_size"].get<int64_t>()), static_cast<long long>(max_iter),
-      static_cast<long long>(per_epoch), s["device"].get<std::string>().c_str());
+      s.model.model.c_str(), static_cast<long long>(net->parameter_count()), s.data.dataset.c_str(),
+      static_cast<long long>(data.train->size()), static_cast<long long>(data.test->size()),
+      static_cast<long long>(s.data.batch_size), static_cast<long long>(max_iter),
+      static_cast<long long>(per_epoch), s.run.device.c_str());
   log.say("  lr %s\n  momentum %s\n  sgd %s%s, weight decay %g; run directory %s\n",
           lr->spec().c_str(), mom->spec().c_str(), sgd_form_name(so.form),
           so.nesterov ? " nesterov" : "", so.weight_decay, out.c_str());
 
   SolverOptions o;
   o.max_iter = max_iter;
-  o.eval_every = s["eval_every"];
-  o.eval_batches = s["eval_batches"];
-  o.checkpoint_every = s["checkpoint_every"];
-  o.keep_checkpoints = s["keep_checkpoints"];
+  o.eval_every = s.loop.eval_every;
+  o.eval_batches = s.loop.eval_batches;
+  o.checkpoint_every = s.loop.checkpoint_every;
+  o.keep_checkpoints = static_cast<int>(s.loop.keep_checkpoints);
   o.run_dir = out;
   o.stop = &g_stop;
-  o.config = s;
+  o.config = s.to_json();
   Solver solver(*net, loss, opt, *lr, *mom, *train, test.get(), o);
   if (!resume.empty()) {
     solver.resume(resume);
     log.say("resumed from %s at iteration %lld\n", latest_checkpoint(resume).c_str(),
             static_cast<long long>(solver.state().iteration));
   }
-  const int64_t log_every = s["log_every"];
+  const int64_t log_every = s.loop.log_every;
   ProgressObserver progress(stdout, log.file, log_every);
   MetricsObserver metrics(out + "/metrics.csv", resume.empty() ? -1 : solver.state().iteration,
                           log_every);
@@ -169,8 +168,7 @@ void add_train_verb(CLI::App& app, int& exit_code) {
   CLI::App* verb =
       app.add_subcommand("train", "Train a model (settings: flags, or a YAML/JSON --config)");
   std::vector<std::string> keys;
-  const nlohmann::json defaults = default_settings();  // items() must not outlive its json
-  for (auto& [k, v] : defaults.items()) keys.push_back(k);
+  for (const Field& f : Settings().fields()) keys.push_back(f.key);
   auto flags = add_settings_flags(verb, keys);
   auto resume = std::make_shared<std::string>();
   auto force = std::make_shared<bool>(false);

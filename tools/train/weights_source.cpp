@@ -13,13 +13,19 @@ const std::vector<std::string> kWeightsKeys = {"model",     "model_options", "da
                                                "val_split", "batch_size",    "seed",    "device",
                                                "workers",   "threads"};
 
+void validate_weights_settings(const Settings& s) {
+  s.model.validate();
+  s.data.validate();
+  s.run.validate();
+}
+
 WeightsSource read_weights(const std::string& path, const SettingsFlags& flags) {
   WeightsSource w;
-  nlohmann::json base = default_settings();
+  Settings base;
   if (fs::is_directory(path)) {
     Checkpoint c = usage_guard([&] { return load_checkpoint(path); });
     if (c.state.contains("config") && c.state["config"].is_object())
-      base = merge_settings(base, c.state["config"], path + " (checkpoint config)");
+      base.merge(c.state["config"], path + " (checkpoint config)");
     w.weights = std::move(c.model);
     w.described = fs::exists(path + "/state.json") ? path : latest_checkpoint(path);
   } else {
@@ -27,14 +33,15 @@ WeightsSource read_weights(const std::string& path, const SettingsFlags& flags) 
     w.described = path;
   }
   w.settings = resolve_settings(flags, base);  // flags may still override (device, batch size, ...)
+  validate_weights_settings(w.settings);
   return w;
 }
 
 std::shared_ptr<Module> build_model(const WeightsSource& w, const Shape& sample_shape,
                                     int64_t classes) {
-  nlohmann::json s = w.settings;
-  s["init"] = "default";  // the weights replace it anyway
-  std::shared_ptr<Module> net = make_experiment_model(s, sample_shape, classes);
+  ModelSettings m = w.settings.model;
+  m.init = "default";  // the weights replace it anyway
+  std::shared_ptr<Module> net = make_experiment_model(m, w.settings.run, sample_shape, classes);
   usage_guard([&] { net->load_state_dict(w.weights); });
   net->eval();
   return net;

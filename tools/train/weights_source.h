@@ -20,7 +20,7 @@ extern const std::vector<std::string> kWeightsKeys;
 // The weights and the settings to rebuild their model: a run's (or checkpoint's) recorded config,
 // else the defaults; flags override either.
 struct WeightsSource {
-  nlohmann::json settings;
+  Settings settings;
   TensorMap weights;
   std::string described;  // the file or checkpoint folder the weights came from
 };

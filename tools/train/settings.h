@@ -1,0 +1,121 @@
+// Typed settings: one small struct per concern, each listing its keys once (fields()), from which
+// come its part of the config (to_json / merge), its flags (settings_flags.h) and the key named in
+// every error. A verb takes the structs it needs; the whole experiment is `Settings`, the flat map
+// that config files, RUN/config.json and checkpoints hold (docs/cli.md lists every key).
+//
+//   Settings s;                                   // the defaults
+//   s.merge(read_config_file("exp.yaml"), "exp.yaml");
+//   s.validate();                                 // UsageError "setting 'batch_size' must be ..."
+//   Sgd opt(model, s.optim.sgd());
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/device.h"
+#include "optim/sgd.h"
+
+namespace minidl::cli {
+
+// One key of a settings struct and the member it reads into. Types: text, integer, number,
+// true/false, or a JSON value: a map (model_options, normalize) or, with `schedule`, a schedule
+// (a spec string, a number or a map: optim/schedule_config.h).
+struct Field {
+  const char* key;
+  std::variant<std::string*, int64_t*, double*, bool*, nlohmann::json*> member;
+  const char* help;
+  bool schedule = false;
+};
+
+struct ModelSettings {
+  std::string model = "resnet20";                           // a registry name (docs/models.md)
+  nlohmann::json model_options = nlohmann::json::object();  // model-specific: key -> scalar
+  std::string init = "msra";  // a scheme of layers/init.h, or "default": the model's own
+  std::vector<Field> fields();
+  void validate() const;
+};
+
+struct DataSettings {
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;   // "": the dataset's default location
+  int64_t val_split = 0;  // training images held out for validation
+  int64_t batch_size = 128;
+  std::string augment = "auto";  // auto | none | flip | crop | crop-flip
+  int64_t crop_pad = 0;          // 0: 4 for 32x32 images, 2 for 28x28
+  int64_t workers = 2;           // loader threads
+  // Per-channel mean/std of the training images in [0, 1]; empty: computed from the training set
+  // (and then recorded in RUN/config.json, so eval and predict normalise the same way).
+  nlohmann::json normalize = {{"mean", nlohmann::json::array()}, {"std", nlohmann::json::array()}};
+  std::vector<Field> fields();
+  void validate() const;
+};
+
+struct OptimizerSettings {
+  std::string sgd_form = "caffe";  // caffe (the paper's Eq. 2-3) | torch
+  bool nesterov = true;
+  double weight_decay = 5e-4;
+  bool decoupled_decay = false;
+  bool no_decay_bias_norm = false;
+  double label_smoothing = 0.0;
+  std::vector<Field> fields();
+  void validate() const;
+  SgdOptions sgd() const;
+};
+
+struct ScheduleSettings {
+  nlohmann::json lr = "onecycle-smith:base=0.08,max=0.8,ss=45%";  // optim/schedule_config.h
+  nlohmann::json momentum = "cyclic-momentum-smith:max=0.95,min=0.85,ss=45%";
+  int64_t epochs = 10;
+  int64_t iterations = 0;  // > 0 overrides epochs
+  std::vector<Field> fields();
+  void validate() const;
+  // iterations if set, else epochs x iters_per_epoch.
+  int64_t total_iterations(int64_t iters_per_epoch) const;
+};
+
+// Where and how the process runs.
+struct RunSettings {
+  int64_t seed = 1;  // weights, shuffling, augmentation, dropout, the validation split
+  std::string out = "runs/train";
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  int64_t threads = 0;         // compute threads; 0: all hardware threads
+  std::vector<Field> fields();
+  void validate() const;
+  Device parsed_device() const;  // throws UsageError when unknown or absent
+  void apply_threads() const;    // set_num_threads(threads) when threads > 0
+};
+
+// The training loop's cadence: evaluations, metrics rows, checkpoints (SolverOptions).
+struct LoopSettings {
+  int64_t eval_every = 0;     // iterations between evaluations; 0: each epoch
+  int64_t eval_batches = -1;  // -1: the whole test set
+  int64_t log_every = 50;
+  int64_t checkpoint_every = 0;  // 0: each epoch; -1: at the end only
+  int64_t keep_checkpoints = 3;  // 0 keeps all
+  std::vector<Field> fields();
+  void validate() const;
+};
+
+struct Settings {
+  ModelSettings model;
+  DataSettings data;
+  OptimizerSettings optim;
+  ScheduleSettings schedule;
+  RunSettings run;
+  LoopSettings loop;
+
+  // Every field of every struct, in the order of the structs above.
+  std::vector<Field> fields();
+  // The flat map of every key (RUN/config.json, checkpoints); merge() reads it back unchanged.
+  nlohmann::json to_json() const;
+  // Sets the keys `values` holds. A key no struct has, or a value of the wrong type, is a
+  // UsageError naming `source` and the key (and listing the known keys).
+  void merge(const nlohmann::json& values, const std::string& source);
+  void validate() const;  // every struct's
+};
+
+}  // namespace minidl::cli
