@@ -1,6 +1,6 @@
 // Where element (n, c, h, w) of a 4-d image tensor lives, for the two dense layouts minidl uses:
 // NCHW (contiguous) and NHWC (channels-last, the CUDA fast path). Shared by the image op families
-// (pool, lrn, channel, batchnorm): their element functions take logical coordinates and ask
+// (pool, lrn, subsample_pad_channels, batchnorm): their element functions take logical coordinates and ask
 // image_offset() for the memory offset, so one function serves both layouts on both twins.
 #pragma once
 
