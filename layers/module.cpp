@@ -249,21 +249,6 @@ void Module::check_input(const Tensor& x) const {
                " (move the input, or the module with to())");
 }
 
-Tensor Module::reuse_buffer(Tensor& slot, const Shape& shape, const Tensor& like) {
-  const bool cl =
-      like.dim() == 4 && !like.is_contiguous() && like.is_contiguous(MemoryFormat::channels_last);
-  const MemoryFormat format = cl ? MemoryFormat::channels_last : MemoryFormat::contiguous;
-  if (!like.device().is_cpu()) {
-    slot = Tensor();
-    return Tensor::empty(shape, like.dtype(), like.device(), format);
-  }
-  if (slot.defined() && slot.storage().use_count() == 1 && slot.shape() == shape &&
-      slot.dtype() == like.dtype() && slot.offset() == 0 && slot.is_contiguous(format))
-    return slot;
-  slot = Tensor::empty(shape, like.dtype(), like.device(), format);
-  return slot;
-}
-
 void Module::check_cached(const Tensor& cached) const {
   MINIDL_CHECK(cached.defined(), where(),
                ": backward without a training-mode forward (forward caches what backward needs "

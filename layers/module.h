@@ -124,13 +124,6 @@ class Module {
   // Throws "<where>: backward without a training-mode forward" when `cached` is undefined.
   void check_cached(const Tensor& cached) const;
 
-  // A buffer for an output or input gradient of shape `shape` in the dtype, device and layout of
-  // `like`. On the CPU: the tensor kept in `slot` from the previous step when nothing else holds
-  // its storage any more (the next layer released it in its backward), else a new one kept in
-  // `slot`; reusing saves the page faults of fresh allocations at every step. On CUDA the caching
-  // allocator reuses memory already, and no slot is kept (it would raise the peak).
-  static Tensor reuse_buffer(Tensor& slot, const Shape& shape, const Tensor& like);
-
   bool input_grad_ = true;
 
  private:
