@@ -3,8 +3,6 @@
 #include <set>
 #include <sstream>
 
-#include "core/fill.h"
-
 namespace minidl {
 
 namespace {
@@ -149,7 +147,15 @@ int64_t Module::parameter_count() const {
 }
 
 void Module::zero_grad() {
-  for (Parameter* p : parameters()) fill(p->grad, 0.0);
+  arena()->zero_grad();
+}
+
+std::shared_ptr<ParameterArena> Module::arena() {
+  std::vector<Parameter*> params = parameters();
+  if (arena_ && arena_->holds_exactly(params)) return arena_;
+  std::shared_ptr<ParameterArena> theirs = params.empty() ? nullptr : params[0]->arena.lock();
+  arena_ = theirs && theirs->holds_exactly(params) ? theirs : ParameterArena::pack(params);
+  return arena_;
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_tensors() {
@@ -211,11 +217,8 @@ Module& Module::train(bool on) {
 
 Module& Module::to(Device device) {
   check_device_available(device);
+  arena()->to(device);
   visit([device](Module& m) {
-    for (auto& op : m.params_) {
-      op.p->value = op.p->value.to(device);
-      op.p->grad = op.p->grad.to(device);
-    }
     for (auto& ob : m.buffers_) ob.b->value = ob.b->value.to(device);
     m.device_ = device;
     m.clear_cache();
@@ -226,11 +229,8 @@ Module& Module::to(Device device) {
 Module& Module::to(DType dtype) {
   MINIDL_CHECK(dtype == DType::f32 || dtype == DType::f64, where(), ": to(", dtype_name(dtype),
                "): layers compute in f32 or f64");
+  arena()->to(dtype);
   visit([dtype](Module& m) {
-    for (auto& op : m.params_) {
-      op.p->value = op.p->value.to(dtype);
-      op.p->grad = op.p->grad.to(dtype);
-    }
     for (auto& ob : m.buffers_) {
       DType t = ob.b->value.dtype();
       if (t == DType::f32 || t == DType::f64) ob.b->value = ob.b->value.to(dtype);
