@@ -138,7 +138,7 @@ double time_step(const std::vector<ParamShape>& shapes, DType dtype, Device dev)
   for (Parameter& p : params) ptrs.push_back(&p);
   SgdOptions opt{SgdForm::caffe, /*nesterov=*/true, /*weight_decay=*/1e-4};
   opt.no_decay_bias_and_norm = true;
-  Sgd sgd(ptrs, opt);
+  Sgd sgd(ParameterArena::pack(ptrs), opt);
   // A tiny LR keeps the weights in range however many steps are timed.
   SgdStepScalars s = sgd.scalars(1e-6, 0.9);
   auto step = [&] { sgd_fused_step(sgd.plan(), s); };

@@ -54,7 +54,7 @@ int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
   so.form = usage_guard([&] { return parse_sgd_form(s["sgd_form"]); });
   so.nesterov = s["nesterov"];
   so.weight_decay = s["weight_decay"];
-  Sgd opt(net->parameters(), so);
+  Sgd opt(*net, so);
   SoftmaxCrossEntropy loss;
   Tensor x = Tensor::empty({batch, shape[0], shape[1], shape[2]}, DType::f32, dev);
   normal_(x, 0.f, 1.f, 7, 0);

@@ -34,7 +34,7 @@ int run_eval(const SettingsFlags& flags, const EvalArgs& a) {
   std::shared_ptr<Module> net = build_model(w, loader->sample_shape(), data.train->num_classes());
   // The Solver's evaluation, without training anything.
   SgdOptions so;
-  Sgd opt(net->parameters(), so);
+  Sgd opt(*net, so);
   SoftmaxCrossEntropy loss;
   auto fixed = parse_schedule("0", ScheduleRole::lr);
   SolverOptions o;

@@ -76,7 +76,7 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
   so.form = usage_guard([&] { return parse_sgd_form(s["sgd_form"]); });
   so.nesterov = s["nesterov"];
   so.weight_decay = s["weight_decay"];
-  Sgd opt(net->parameters(), so);
+  Sgd opt(*net, so);
   SoftmaxCrossEntropy loss(s["label_smoothing"].get<double>());
 
   std::printf("minidl_train range-test: %s on %s, batch %lld\n",

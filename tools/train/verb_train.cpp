@@ -99,7 +99,7 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   so.weight_decay = s["weight_decay"];
   so.decoupled_decay = s["decoupled_decay"];
   so.no_decay_bias_and_norm = s["no_decay_bias_norm"];
-  Sgd opt(net->parameters(), so);
+  Sgd opt(*net, so);
   SoftmaxCrossEntropy loss(s["label_smoothing"].get<double>());
 
   // ---- the run ----
