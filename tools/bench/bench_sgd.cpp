@@ -7,8 +7,8 @@
 // Bytes per element: the update reads w, g, m and writes w, m (20 B for f32 values; with bf16
 // values it reads master, g, m and writes master, m and the 2-byte value: 22 B); the non-finite
 // check reads g once more (4 B). "update GB/s" counts the update's bytes only, "moved GB/s" all
-// of them. The parameter shapes are built here and their totals checked against the published
-// counts. Times are medians (CPU) or event-timed averages over many steps (GPU).
+// of them. The parameter shapes are built here, their totals checked against the published
+// counts, and packed into one arena as a model's parameters are (layers/arena.h). Times are medians (CPU) or event-timed averages over many steps (GPU).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
