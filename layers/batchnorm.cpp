@@ -65,7 +65,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   MINIDL_CHECK(x.dim() >= 2 && x.size(1) == C_, where(), ": expected input [N, ", C_,
                ", ...], got ", shape_str(x.shape()));
   Tensor xin = match_layout(x, x);  // dense
-  Tensor y = reuse_buffer(y_buf_, xin.shape(), xin);
+  Tensor y = empty_like_layout(xin.shape(), xin);
   const Tensor gamma = weight_ ? weight_->value : Tensor(), beta = bias_ ? bias_->value : Tensor();
   if (!training() && running_mean_) {
     batchnorm_forward_eval(xin, gamma, beta, running_mean_->value, running_var_->value, y,
@@ -97,7 +97,7 @@ Tensor BatchNorm2d::backward(const Tensor& dy) {
   Tensor x = x_, mean = save_mean_, invstd = save_invstd_;
   clear_cache();
   Tensor d = match_layout(dy, x);
-  Tensor dx = reuse_buffer(dx_buf_, x.shape(), x);
+  Tensor dx = empty_like_layout(x.shape(), x);
   batchnorm_backward_train(x, d, weight_ ? weight_->value : Tensor(), mean, invstd, dx,
                            weight_ ? weight_->grad : Tensor(), bias_ ? bias_->grad : Tensor());
   return dx;

@@ -71,7 +71,6 @@ class BatchNorm2d : public Module {
   Buffer *running_mean_ = nullptr, *running_var_ = nullptr, *batches_ = nullptr;
   int64_t batches_host_ = 0;  // num_batches_tracked, mirrored on the host (no device read per step)
   Tensor x_, save_mean_, save_invstd_;  // training-mode cache, until backward
-  Tensor y_buf_, dx_buf_;               // reused buffers (reuse_buffer)
 };
 
 }  // namespace minidl

@@ -82,7 +82,7 @@ Tensor Residual::forward(const Tensor& x) {
   MINIDL_CHECK(main.shape() == skip.shape(), where(), ": main path gives ", shape_str(main.shape()),
                " but the shortcut ", shape_str(skip.shape()),
                " (add a projection or ZeroPadShortcut)");
-  Tensor y = reuse_buffer(y_buf_, main.shape(), main);
+  Tensor y = empty_like_layout(main.shape(), main);
   ::minidl::add(main, match_layout(skip, main), y);
   if (post_relu_) relu_forward(y, y);  // in place: y is this block's own tensor
   y_ = training() && post_relu_ ? y : Tensor();
@@ -95,7 +95,7 @@ Tensor Residual::backward(const Tensor& dy) {
     check_cached(y_);
     Tensor y = y_;
     y_ = Tensor();
-    g = reuse_buffer(g_buf_, y.shape(), y);
+    g = empty_like_layout(y.shape(), y);
     relu_backward(y, match_layout(dy, y), g);
   }
   // The shortcut's gradient first, as the reverse of the forward order (main, then shortcut).
@@ -103,7 +103,7 @@ Tensor Residual::backward(const Tensor& dy) {
   Tensor dmain = backward_sequence(g);
   if (!input_grad_) return Tensor();
   if (!dmain.defined() || !dskip.defined()) return sum_of(dmain, dskip);
-  Tensor dx = reuse_buffer(dx_buf_, dmain.shape(), dmain);
+  Tensor dx = empty_like_layout(dmain.shape(), dmain);
   ::minidl::add(dmain, match_layout(dskip, dmain), dx);
   return dx;
 }

@@ -75,7 +75,6 @@ class Residual : public Sequential {
   bool post_relu_;
   std::shared_ptr<Module> shortcut_;
   Tensor y_;  // the output (post_relu), until backward
-  Tensor y_buf_, g_buf_, dx_buf_;
 };
 
 class ChannelConcat : public Sequential {

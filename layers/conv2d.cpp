@@ -50,7 +50,7 @@ Tensor Conv2d::forward(const Tensor& x) {
   const ConvParams& p = opts_.p_;
   int64_t OH = conv_output_size(x.size(2), opts_.kh_, p.stride_h, p.pad_h, p.dilation_h);
   int64_t OW = conv_output_size(x.size(3), opts_.kw_, p.stride_w, p.pad_w, p.dilation_w);
-  Tensor y = reuse_buffer(y_buf_, {x.size(0), opts_.out_, OH, OW}, xin);
+  Tensor y = empty_like_layout({x.size(0), opts_.out_, OH, OW}, xin);
   conv2d_forward(xin, weight_->value, bias_ ? bias_->value : Tensor(), y, p);
   x_ = training() ? xin : Tensor();
   return y;
@@ -61,7 +61,7 @@ Tensor Conv2d::backward(const Tensor& dy) {
   Tensor x = x_;
   x_ = Tensor();
   Tensor d = match_layout(dy, x);
-  Tensor dx = input_grad_ ? reuse_buffer(dx_buf_, x.shape(), x) : Tensor();
+  Tensor dx = input_grad_ ? empty_like_layout(x.shape(), x) : Tensor();
   conv2d_backward(x, weight_->value, d, dx, weight_->grad, bias_ ? bias_->grad : Tensor(),
                   opts_.p_);
   return dx;

@@ -66,8 +66,7 @@ class Conv2d : public Module {
   Conv2dOptions opts_;
   Parameter* weight_ = nullptr;
   Parameter* bias_ = nullptr;
-  Tensor x_;               // the forward input (training mode), until backward
-  Tensor y_buf_, dx_buf_;  // reused buffers (reuse_buffer)
+  Tensor x_;  // the forward input (training mode), until backward
 };
 
 }  // namespace minidl

@@ -3,8 +3,6 @@
 #include <set>
 #include <sstream>
 
-#include "core/fill.h"
-
 namespace minidl {
 
 namespace {
@@ -150,7 +148,15 @@ int64_t Module::parameter_count() const {
 }
 
 void Module::zero_grad() {
-  for (Parameter* p : parameters()) fill(p->grad, 0.0);
+  arena()->zero_grad();
+}
+
+std::shared_ptr<ParameterArena> Module::arena() {
+  std::vector<Parameter*> params = parameters();
+  if (arena_ && arena_->holds_exactly(params)) return arena_;
+  std::shared_ptr<ParameterArena> theirs = params.empty() ? nullptr : params[0]->arena.lock();
+  arena_ = theirs && theirs->holds_exactly(params) ? theirs : ParameterArena::pack(params);
+  return arena_;
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_tensors() {
@@ -212,11 +218,8 @@ Module& Module::train(bool on) {
 
 Module& Module::to(Device device) {
   check_device_available(device);
+  arena()->to(device);
   visit([device](Module& m) {
-    for (auto& op : m.params_) {
-      op.p->value = op.p->value.to(device);
-      op.p->grad = op.p->grad.to(device);
-    }
     for (auto& ob : m.buffers_)
       if (!ob.b->host) ob.b->value = ob.b->value.to(device);
     m.device_ = device;
@@ -228,11 +231,8 @@ Module& Module::to(Device device) {
 Module& Module::to(DType dtype) {
   MINIDL_CHECK(dtype == DType::f32 || dtype == DType::f64, where(), ": to(", dtype_name(dtype),
                "): layers compute in f32 or f64");
+  arena()->to(dtype);
   visit([dtype](Module& m) {
-    for (auto& op : m.params_) {
-      op.p->value = op.p->value.to(dtype);
-      op.p->grad = op.p->grad.to(dtype);
-    }
     for (auto& ob : m.buffers_) {
       DType t = ob.b->value.dtype();
       if (t == DType::f32 || t == DType::f64) ob.b->value = ob.b->value.to(dtype);
@@ -249,21 +249,6 @@ void Module::check_input(const Tensor& x) const {
   MINIDL_CHECK(x.device() == device_ && x.dtype() == dtype_, where(), ": input ", x.str(),
                " but the layer's parameters are ", dtype_name(dtype_), " on ", device_.str(),
                " (move the input, or the module with to())");
-}
-
-Tensor Module::reuse_buffer(Tensor& slot, const Shape& shape, const Tensor& like) {
-  const bool cl =
-      like.dim() == 4 && !like.is_contiguous() && like.is_contiguous(MemoryFormat::channels_last);
-  const MemoryFormat format = cl ? MemoryFormat::channels_last : MemoryFormat::contiguous;
-  if (!like.device().is_cpu()) {
-    slot = Tensor();
-    return Tensor::empty(shape, like.dtype(), like.device(), format);
-  }
-  if (slot.defined() && slot.storage().use_count() == 1 && slot.shape() == shape &&
-      slot.dtype() == like.dtype() && slot.offset() == 0 && slot.is_contiguous(format))
-    return slot;
-  slot = Tensor::empty(shape, like.dtype(), like.device(), format);
-  return slot;
 }
 
 void Module::check_cached(const Tensor& cached) const {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/philox.h"
+#include "layers/arena.h"
 #include "layers/parameter.h"
 
 namespace minidl {
@@ -72,7 +73,13 @@ class Module {
   std::vector<Parameter*> parameters();
   std::vector<Buffer*> buffers();
   int64_t parameter_count() const;  // number of scalar parameters
-  void zero_grad();
+  void zero_grad();  // one fill per arena group (packs the parameters first if need be)
+
+  // The arena holding parameters() (layers/arena.h): packed on the first call, and again whenever
+  // the parameter list changed or a handle was replaced since (each call checks; one that repacks
+  // retires the old arena, and an optimiser built on it then refuses to step). An arena packed
+  // elsewhere from exactly parameters() is adopted. to() and zero_grad() go through it.
+  std::shared_ptr<ParameterArena> arena();
 
   // Parameters and buffers by full name, in state-dict order (per module: parameters, buffers).
   std::vector<std::pair<std::string, Tensor>> named_tensors();
@@ -91,7 +98,8 @@ class Module {
   Module& eval() { return train(false); }
   bool training() const { return training_; }
   // Moves (or converts) every parameter, gradient and floating buffer, and drops caches. to(f64)
-  // is for the gradient checks; integer buffers (num_batches_tracked) keep their dtype.
+  // is for the gradient checks; integer buffers (num_batches_tracked) keep their dtype. Parameters
+  // move as whole arena buffers (ParameterArena::to): build the optimiser after to().
   Module& to(Device device);
   Module& to(DType dtype);
   Device device() const { return device_; }
@@ -126,13 +134,6 @@ class Module {
   // Throws "<where>: backward without a training-mode forward" when `cached` is undefined.
   void check_cached(const Tensor& cached) const;
 
-  // A buffer for an output or input gradient of shape `shape` in the dtype, device and layout of
-  // `like`. On the CPU: the tensor kept in `slot` from the previous step when nothing else holds
-  // its storage any more (the next layer released it in its backward), else a new one kept in
-  // `slot`; reusing saves the page faults of fresh allocations at every step. On CUDA the caching
-  // allocator reuses memory already, and no slot is kept (it would raise the peak).
-  static Tensor reuse_buffer(Tensor& slot, const Shape& shape, const Tensor& like);
-
   bool input_grad_ = true;
 
  private:
@@ -156,6 +157,7 @@ class Module {
   std::vector<OwnedParameter> params_;
   std::vector<OwnedBuffer> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::shared_ptr<ParameterArena> arena_;  // of parameters(), once arena() was called
 };
 
 }  // namespace minidl

@@ -8,7 +8,7 @@ namespace minidl {
 Tensor ReLU::forward(const Tensor& x) {
   check_input(x);
   Tensor xin = match_layout(x, x);
-  Tensor y = inplace_ ? xin : reuse_buffer(y_buf_, xin.shape(), xin);
+  Tensor y = inplace_ ? xin : empty_like_layout(xin.shape(), xin);
   relu_forward(xin, y);
   y_ = training() ? y : Tensor();
   return y;
@@ -19,7 +19,7 @@ Tensor ReLU::backward(const Tensor& dy) {
   Tensor y = y_;
   y_ = Tensor();
   Tensor d = match_layout(dy, y);
-  Tensor dx = reuse_buffer(dx_buf_, y.shape(), y);
+  Tensor dx = empty_like_layout(y.shape(), y);
   relu_backward(y, d, dx);
   return dx;
 }

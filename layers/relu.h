@@ -21,7 +21,6 @@ class ReLU : public Module {
  private:
   bool inplace_;
   Tensor y_;
-  Tensor y_buf_, dx_buf_;
 };
 
 }  // namespace minidl

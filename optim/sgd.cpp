@@ -1,4 +1,5 @@
-// Sgd: parameter checks, optimiser state, the per-step flow around the fused kernel.
+// Sgd: parameter checks, the table built once over the arena, optimiser state, and the per-step
+// flow around the fused kernel.
 #include "optim/sgd.h"
 
 #include <cmath>
@@ -16,82 +17,71 @@ const char* sgd_form_name(SgdForm form) {
   return form == SgdForm::caffe ? "caffe" : "torch";
 }
 
-void Sgd::check_parameter(const Parameter& p) const {
+void Sgd::check_parameter(size_t i) const {
+  const Parameter& p = *arena_->parameters()[i];
   const std::string what = "Sgd: parameter '" + p.name + "'";
-  MINIDL_CHECK(p.value.defined(), what, " has no value");
-  MINIDL_CHECK(p.grad.defined(), what, " has no gradient");
   DType t = p.value.dtype();
   MINIDL_CHECK(t == DType::f32 || t == DType::bf16 || t == DType::f16, what, " has dtype ",
                dtype_name(t), "; the optimiser updates f32, bf16 and f16 values");
   MINIDL_CHECK(p.grad.dtype() == DType::f32, what, ": gradient dtype ", dtype_name(p.grad.dtype()),
                ", expected f32");
-  MINIDL_CHECK(p.grad.shape() == p.value.shape(), what, ": gradient shape ",
-               shape_str(p.grad.shape()), " differs from value shape ", shape_str(p.value.shape()));
-  MINIDL_CHECK(p.value.is_contiguous() && p.grad.is_contiguous(), what,
-               ": value and gradient must be contiguous");
-  MINIDL_CHECK(p.value.device() == plan_.device && p.grad.device() == plan_.device, what,
-               " lives on ", p.value.device().str(), " (gradient on ", p.grad.device().str(),
-               "), but the optimiser's parameters are on ", plan_.device.str());
   MINIDL_CHECK(std::isfinite(p.lr_mult) && std::isfinite(p.decay_mult), what,
                ": lr_mult and decay_mult must be finite");
 }
 
-Sgd::Sgd(std::vector<Parameter*> params, SgdOptions options)
-    : params_(std::move(params)), options_(options) {
+// Parameter i's row of the fused step's table: addresses inside the arena's buffers and the
+// optimiser's buffers of the same layout, and the multipliers (read once, here).
+SgdTensor Sgd::table_entry(size_t i) const {
+  const Parameter& p = *arena_->parameters()[i];
+  const size_t g = arena_->slots()[i].group;
+  const ArenaGroup& group = arena_->groups()[g];
+  SgdTensor t;
+  t.value = arena_->view(group.values, i).data_ptr();
+  t.grad = arena_->view(group.grads, i).data<float>();
+  t.momentum = arena_->view(momentum_[g], i).data<float>();
+  t.master = master_[g].defined() ? arena_->view(master_[g], i).data<float>() : nullptr;
+  t.numel = arena_->slots()[i].numel();
+  t.lr_mult = p.lr_mult;
+  t.decay_mult = options_.no_decay_bias_and_norm && p.is_bias_or_norm ? 0.f : p.decay_mult;
+  t.value_dtype = group.values.dtype();
+  return t;
+}
+
+Sgd::Sgd(std::shared_ptr<ParameterArena> arena, SgdOptions options)
+    : arena_(std::move(arena)), options_(options) {
+  MINIDL_CHECK(arena_ != nullptr, "Sgd: the parameter arena is null");
+  MINIDL_CHECK(arena_->holds_exactly(arena_->parameters()),
+               "Sgd: the parameter arena is stale (retired, or a parameter's value or grad was ",
+               "replaced after packing): build the optimiser from model.arena(), which repacks");
   MINIDL_CHECK(std::isfinite(options_.weight_decay) && options_.weight_decay >= 0,
                "Sgd: weight_decay must be finite and >= 0, got ", options_.weight_decay);
-  plan_.device = params_.empty() || !params_[0] ? Device::cpu() : params_[0]->value.device();
   std::set<std::string> names;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    MINIDL_CHECK(params_[i] != nullptr, "Sgd: parameter ", i, " is null");
-    const Parameter& p = *params_[i];
-    MINIDL_CHECK(names.insert(p.name).second, "Sgd: two parameters are named '", p.name,
+  for (size_t i = 0; i < arena_->parameters().size(); ++i) {
+    const std::string& name = arena_->parameters()[i]->name;
+    MINIDL_CHECK(names.insert(name).second, "Sgd: two parameters are named '", name,
                  "' (state is saved by name)");
-    check_parameter(p);
-    momentum_.push_back(Tensor::zeros(p.value.shape(), DType::f32, plan_.device));
-    master_.push_back(p.value.dtype() == DType::f32 ? Tensor() : p.value.to(DType::f32));
+    check_parameter(i);
+    names_.push_back(name);
   }
-  refresh_plan();
-}
-
-Sgd::Signature Sgd::signature(const Parameter& p) const {
-  return {p.value.data_ptr(), p.grad.data_ptr(), p.lr_mult, p.decay_mult, p.is_bias_or_norm};
-}
-
-// Rebuilds the table when a parameter's tensors or multipliers changed since it was built.
-void Sgd::refresh_plan() {
-  bool same = built_from_.size() == params_.size();
-  for (size_t i = 0; same && i < params_.size(); ++i) {
-    Signature a = signature(*params_[i]), b = built_from_[i];
-    same = a.value == b.value && a.grad == b.grad && a.lr_mult == b.lr_mult &&
-           a.decay_mult == b.decay_mult && a.is_bias_or_norm == b.is_bias_or_norm;
+  for (const ArenaGroup& g : arena_->groups()) {
+    momentum_.push_back(Tensor::zeros(g.values.shape(), DType::f32, arena_->device()));
+    master_.push_back(g.values.dtype() == DType::f32 ? Tensor() : g.values.to(DType::f32));
   }
-  if (same && plan_.flag.defined()) return;
   std::vector<SgdTensor> table;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const Parameter& p = *params_[i];
-    check_parameter(p);
-    MINIDL_CHECK(p.value.shape() == momentum_[i].shape() &&
-                     (p.value.dtype() == DType::f32) == !master_[i].defined(),
-                 "Sgd: parameter '", p.name,
-                 "' changed shape or dtype since the optimiser was built");
-    bool replaced = i < built_from_.size() && built_from_[i].value != p.value.data_ptr();
-    if (replaced && master_[i].defined()) master_[i].copy_(p.value);  // re-seed from the new value
-    SgdTensor t;
-    t.value = p.value.data_ptr();
-    t.grad = p.grad.data<float>();
-    t.momentum = momentum_[i].data<float>();
-    t.master = master_[i].defined() ? master_[i].data<float>() : nullptr;
-    t.numel = p.value.numel();
-    t.lr_mult = p.lr_mult;
-    t.decay_mult = options_.no_decay_bias_and_norm && p.is_bias_or_norm ? 0.f : p.decay_mult;
-    t.value_dtype = p.value.dtype();
-    table.push_back(t);
-  }
-  Device device = plan_.device;
-  plan_ = build_sgd_plan(std::move(table), device);
-  built_from_.clear();
-  for (Parameter* p : params_) built_from_.push_back(signature(*p));
+  for (size_t i = 0; i < names_.size(); ++i) table.push_back(table_entry(i));
+  plan_ = build_sgd_plan(std::move(table), arena_->device());
+  generation_ = arena_->generation();
+}
+
+Sgd::Sgd(Module& model, SgdOptions options) : Sgd(model.arena(), options) {}
+
+// The one check per step: the table's addresses are still the arena's.
+void Sgd::check_arena(const char* what) const {
+  MINIDL_CHECK(arena_->generation() == generation_, "Sgd::", what, ": the parameters were ",
+               arena_->retired() ? "repacked into a new arena (the model's parameter list or a "
+                                   "parameter's tensor changed)"
+                                 : "moved or converted (Module::to)",
+               " after the optimiser was built; build the optimiser after to()");
 }
 
 SgdStepScalars Sgd::scalars(double lr, double momentum, double grad_scale) const {
@@ -112,7 +102,7 @@ bool Sgd::step(double lr, double momentum, double grad_scale) {
   MINIDL_CHECK(std::isfinite(momentum) && momentum >= 0,
                "Sgd::step: momentum must be finite and >= 0, got ", momentum);
   MINIDL_CHECK(std::isfinite(grad_scale), "Sgd::step: grad_scale must be finite, got ", grad_scale);
-  refresh_plan();
+  check_arena("step");
   sgd_fused_step(plan_, scalars(lr, momentum, grad_scale));
   bool skipped = !plan_.chunks.empty() && plan_.flag.item<int32_t>() != 0;
   if (skipped)
@@ -126,9 +116,10 @@ bool Sgd::step(double lr, double momentum, double grad_scale) {
 
 std::map<std::string, Tensor> Sgd::state_dict() const {
   std::map<std::string, Tensor> state;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    state["momentum." + params_[i]->name] = momentum_[i];
-    if (master_[i].defined()) state["master." + params_[i]->name] = master_[i];
+  for (size_t i = 0; i < names_.size(); ++i) {
+    const size_t g = arena_->slots()[i].group;
+    state["momentum." + names_[i]] = arena_->view(momentum_[g], i);
+    if (master_[g].defined()) state["master." + names_[i]] = arena_->view(master_[g], i);
   }
   state["step"] = Tensor::from_vector(std::vector<int64_t>{steps_}, {1});
   state["skipped_steps"] = Tensor::from_vector(std::vector<int64_t>{skipped_}, {1});
@@ -136,6 +127,7 @@ std::map<std::string, Tensor> Sgd::state_dict() const {
 }
 
 void Sgd::load_state_dict(const std::map<std::string, Tensor>& state) {
+  check_arena("load_state_dict");
   // The entries this optimiser expects, and where each goes.
   std::map<std::string, Tensor> expected = state_dict();
   for (const auto& [name, src] : state)
@@ -158,8 +150,9 @@ void Sgd::load_state_dict(const std::map<std::string, Tensor>& state) {
   }
   steps_ = state.at("step").item<int64_t>();
   skipped_ = state.at("skipped_steps").item<int64_t>();
-  for (size_t i = 0; i < params_.size(); ++i)
-    if (master_[i].defined()) params_[i]->value.copy_(master_[i]);  // rounds to nearest even
+  // Whole buffers (the gaps are zero in both); rounds to nearest even.
+  for (size_t g = 0; g < master_.size(); ++g)
+    if (master_[g].defined()) Tensor(arena_->groups()[g].values).copy_(master_[g]);
 }
 
 }  // namespace minidl

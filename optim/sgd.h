@@ -1,7 +1,9 @@
-// Sgd: the fused SGD optimiser over a fixed set of parameters (DESIGN.md §5, docs/optim.md).
+// Sgd: the fused SGD optimiser over a model's parameter arena (DESIGN.md §2, §5, docs/optim.md).
 //
-//   Sgd opt(model.parameters(), {SgdForm::caffe, /*nesterov=*/true, /*weight_decay=*/1e-4});
+//   model.to(device);                      // first: the optimiser keeps the arena's addresses
+//   Sgd opt(model, {SgdForm::caffe, /*nesterov=*/true, /*weight_decay=*/1e-4});
 //   for (int64_t it = 0; it < iterations; ++it) {
+//     model.zero_grad();
 //     ... forward, backward (+= into every p->grad) ...
 //     if (!opt.step(lr->value(it), momentum->value(it)))
 //       std::printf("iteration %lld: non-finite gradient, step skipped (%lld so far)\n", ...);
@@ -14,18 +16,21 @@
 // - bf16/f16 parameter values get an f32 master copy (seeded from the value) and f32 momentum; the
 //   update runs in f32 on the master and the value is written back rounded to nearest even.
 // - A non-finite gradient anywhere skips the whole step (nothing is written) and is counted.
-// - The parameter set is fixed at construction (build the optimiser after moving the model to its
-//   device). If a parameter's tensors are replaced later the table is rebuilt; a replaced bf16/f16
-//   value re-seeds its master copy from the new value.
+// - Everything is fixed at construction: the arena's parameters, their multipliers and the step's
+//   table (pointers into the arena's buffers and into the momentum and master buffers, which have
+//   the arena's layout). step() compares one number, the arena's generation: if the model was
+//   moved, converted or repacked since (ParameterArena), it throws; build the optimiser after to().
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "kernels/sgd.h"
-#include "layers/parameter.h"
+#include "layers/arena.h"
+#include "layers/module.h"
 
 namespace minidl {
 
@@ -42,9 +47,10 @@ const char* sgd_form_name(SgdForm form);
 
 class Sgd {
  public:
-  // params: non-null with unique names, all on one device; values contiguous f32/bf16/f16; grads
-  // f32 with the value's shape, contiguous, on the same device.
-  Sgd(std::vector<Parameter*> params, SgdOptions options);
+  // The arena's parameters: unique names; values f32, bf16 or f16; gradients f32.
+  Sgd(std::shared_ptr<ParameterArena> arena, SgdOptions options);
+  // Sgd(model.arena(), options).
+  Sgd(Module& model, SgdOptions options);
   Sgd(const Sgd&) = delete;  // a copy would share the momentum buffers
   Sgd& operator=(const Sgd&) = delete;
   Sgd(Sgd&&) = default;
@@ -58,7 +64,8 @@ class Sgd {
   int64_t steps() const { return steps_; }  // applied steps
   int64_t skipped_steps() const { return skipped_; }
   const SgdOptions& options() const { return options_; }
-  const std::vector<Parameter*>& parameters() const { return params_; }
+  const std::vector<Parameter*>& parameters() const { return arena_->parameters(); }
+  const ParameterArena& arena() const { return *arena_; }
   Device device() const { return plan_.device; }
 
   // State by parameter name: "momentum.<name>" (f32, the value's shape), "master.<name>" (f32, only
@@ -74,28 +81,24 @@ class Sgd {
   SgdStepScalars scalars(double lr, double momentum, double grad_scale = 1.0) const;
 
  private:
-  struct Signature {  // what the plan was built from, compared before each step
-    const void* value;
-    const void* grad;
-    float lr_mult, decay_mult;
-    bool is_bias_or_norm;
-  };
-  void check_parameter(const Parameter& p) const;
-  void refresh_plan();
-  Signature signature(const Parameter& p) const;
+  void check_parameter(size_t i) const;
+  void check_arena(const char* what) const;
+  SgdTensor table_entry(size_t i) const;
 
-  std::vector<Parameter*> params_;
+  std::shared_ptr<ParameterArena> arena_;
+  uint64_t generation_ = 0;  // the arena's generation the table was built for
   SgdOptions options_;
-  std::vector<Tensor> momentum_;  // f32, one per parameter
-  std::vector<Tensor> master_;    // f32 for bf16/f16 values, undefined for f32
-  std::vector<Signature> built_from_;
+  std::vector<std::string> names_;  // the parameters' names at construction (state is by name)
+  std::vector<Tensor> momentum_;    // per arena group: f32, laid out like the group's values
+  std::vector<Tensor> master_;      // per group: f32 copy of bf16/f16 values; undefined for f32
   SgdPlan plan_;
   int64_t steps_ = 0;
   int64_t skipped_ = 0;
 };
 
 // Builds the fused step's table for `tensors` on `device`: the chunk list, the flag and, on CUDA,
-// the device copy of the table (uploaded through pinned memory; waits for the upload).
+// the device copy of the table (uploaded through pinned memory; waits for the upload). Sgd builds
+// one at construction; benchmarks and twin tests may build their own.
 SgdPlan build_sgd_plan(std::vector<SgdTensor> tensors, Device device);
 
 }  // namespace minidl

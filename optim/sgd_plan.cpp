@@ -24,7 +24,7 @@ SgdPlan build_sgd_plan(std::vector<SgdTensor> tensors, Device device) {
   plan.flag = Tensor::zeros({1}, DType::i32, device);
   if (device.is_cuda() && !plan.chunks.empty()) {
     // One upload of [tensors | chunks]. The staging buffer dies with this function, so wait for the
-    // copy; the plan is rebuilt only when the parameter set changes.
+    // copy; a plan is built once per optimiser.
     size_t tensor_bytes = plan.tensors.size() * sizeof(SgdTensor);
     size_t bytes = tensor_bytes + plan.chunks.size() * sizeof(SgdChunk);
     Tensor staging = Tensor::empty({static_cast<int64_t>(bytes)}, DType::u8, Device::cpu(), true);

@@ -1,7 +1,8 @@
 // The fused SGD step on CUDA against its CPU twin (same input, same bits: both round every f32
-// operation separately), the non-finite skip on the GPU, and the launch count: one step over 161
-// tensors is captured into a CUDA graph that must hold exactly two kernels (check + update).
-// Skipped without a GPU.
+// operation separately), the scalar path for tensors that are not 16-byte aligned, the non-finite
+// skip on the GPU, the launch count (one step over 161 tensors is captured into a CUDA graph that
+// must hold exactly two kernels: check + update), and the parameter arena on the GPU. Skipped
+// without a GPU.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -22,8 +23,8 @@ using testing::random_tensor;
 
 const Device kGpu = Device::cuda(0);
 
-// Shapes with chunk-crossing sizes and odd tails, in f32, bf16 and f16; one f32 value is a view
-// starting one element into its storage, so its pointer is not 16-byte aligned (scalar path).
+// Shapes with chunk-crossing sizes and odd tails, in f32, bf16 and f16 (the arena aligns every
+// start; MisalignedTensorsTakeTheScalarPath covers the others).
 std::vector<Parameter> twin_params(Device device) {
   const std::vector<Shape> shapes = {{8193}, {3, 5}, {1}, {20001}, {64, 3, 3, 3}, {1000}};
   const DType dtypes[] = {DType::f32, DType::bf16, DType::f16, DType::f32, DType::bf16, DType::f32};
@@ -31,8 +32,6 @@ std::vector<Parameter> twin_params(Device device) {
   for (size_t i = 0; i < shapes.size(); ++i)
     ps.push_back(
         testing::make_param("p" + std::to_string(i), shapes[i], 20 + i, dtypes[i], device));
-  Tensor big = random_tensor({1001}, 99).to(device);
-  ps.back().value = big.narrow(0, 1, 1000);
   ps[1].lr_mult = 2.f;
   ps[1].decay_mult = 0.f;
   ps[2].is_bias_or_norm = true;
@@ -53,7 +52,7 @@ TEST(CudaSgdTwin, EveryFormGivesTheCpuBits) {
                      (decoupled ? " decoupled" : ""));
         std::vector<Parameter> cpu = twin_params(Device::cpu()), gpu = twin_params(kGpu);
         SgdOptions opt{form, nesterov, 2e-3, decoupled, true};
-        Sgd s_cpu(testing::pointers(cpu), opt), s_gpu(testing::pointers(gpu), opt);
+        Sgd s_cpu(testing::packed(cpu), opt), s_gpu(testing::packed(gpu), opt);
         const double lrs[] = {0.1, 0.4, 0.02}, mus[] = {0.9, 0.85, 0.95};
         for (uint32_t step = 0; step < 3; ++step) {
           set_grads(cpu, step);
@@ -68,10 +67,31 @@ TEST(CudaSgdTwin, EveryFormGivesTheCpuBits) {
       }
 }
 
+// One f32 tensor whose value, gradient and momentum start one element into their storage (not
+// 16-byte aligned), stepped through a plan built by hand on each device.
+TEST(CudaSgdTwin, MisalignedTensorsTakeTheScalarPath) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  auto run = [](Device device) {
+    Tensor w = random_tensor({10001}, 1).to(device), g = random_tensor({10001}, 2).to(device);
+    Tensor m = random_tensor({10001}, 3).to(device);
+    SgdTensor t;
+    t.value = w.narrow(0, 1, 10000).data_ptr();
+    t.grad = g.narrow(0, 1, 10000).data<float>();
+    t.momentum = m.narrow(0, 1, 10000).data<float>();
+    t.numel = 10000;
+    SgdPlan plan = build_sgd_plan({t}, device);
+    SgdStepScalars s;
+    s.lr = 0.1f, s.momentum = 0.9f, s.weight_decay = 1e-3f, s.nesterov = true;
+    sgd_fused_step(plan, s);
+    return std::make_pair(bytes_of(w), bytes_of(m));
+  };
+  EXPECT_EQ(run(kGpu), run(Device::cpu()));
+}
+
 TEST(CudaSgdTwin, NonFiniteGradientSkipsTheStepOnTheGpu) {
   MINIDL_SKIP_WITHOUT_GPU();
   std::vector<Parameter> ps = twin_params(kGpu);
-  Sgd sgd(testing::pointers(ps), {SgdForm::caffe, true, 1e-3});
+  Sgd sgd(testing::packed(ps), {SgdForm::caffe, true, 1e-3});
   set_grads(ps, 0);
   ASSERT_TRUE(sgd.step(0.1, 0.9));
   set_grads(ps, 1);
@@ -98,7 +118,7 @@ TEST(CudaSgdTwin, OneStepIsOneCheckAndOneUpdateLaunchForAllTensors) {
   std::vector<Parameter> ps;  // 161 tensors, as many as torchvision's resnet50 has
   for (int i = 0; i < 161; ++i)
     ps.push_back(testing::make_param("t" + std::to_string(i), {1 + 97 * i}, i, DType::f32, kGpu));
-  Sgd sgd(testing::pointers(ps), {SgdForm::caffe, true, 1e-4});
+  Sgd sgd(testing::packed(ps), {SgdForm::caffe, true, 1e-4});
   synchronize(kGpu);
   activate_device(kGpu);
   cudaStream_t stream = current_stream(kGpu).handle();
@@ -120,6 +140,25 @@ TEST(CudaSgdTwin, OneStepIsOneCheckAndOneUpdateLaunchForAllTensors) {
   EXPECT_EQ(kernels, 2) << "graph nodes: " << n;
   EXPECT_EQ(sgd.plan().tensors.size(), 161u);
 #endif
+}
+
+TEST(CudaSgdTwin, ArenaMovesToTheGpuAsWholeBuffers) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  std::vector<Parameter> ps = twin_params(Device::cpu());
+  std::shared_ptr<ParameterArena> arena = testing::packed(ps);
+  std::vector<std::vector<uint8_t>> before;
+  for (const Parameter& p : ps) before.push_back(bytes_of(p.value));
+  arena->to(kGpu);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    const ArenaGroup& g = arena->groups()[arena->slots()[i].group];
+    EXPECT_EQ(ps[i].value.device(), kGpu);
+    EXPECT_EQ(ps[i].value.storage(), g.values.storage()) << ps[i].name;
+    EXPECT_EQ(ps[i].grad.storage(), g.grads.storage()) << ps[i].name;
+    EXPECT_EQ(bytes_of(ps[i].value), before[i]) << ps[i].name;
+  }
+  Parameter stray = testing::make_param("stray", {4}, 1);  // on the CPU
+  std::vector<Parameter*> mixed = {&ps[0], &stray};
+  EXPECT_MINIDL_ERROR(ParameterArena::pack(mixed), "'stray'", "cpu", "cuda:0");
 }
 
 }  // namespace

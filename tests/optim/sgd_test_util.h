@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "layers/arena.h"
 #include "layers/parameter.h"
 #include "optim/sgd.h"
 #include "tests/testing.h"
@@ -26,6 +28,12 @@ inline std::vector<Parameter*> pointers(std::vector<Parameter>& params) {
   std::vector<Parameter*> out;
   for (Parameter& p : params) out.push_back(&p);
   return out;
+}
+
+// The parameters packed into one arena (their value and grad become views of it): what an
+// optimiser steps over. The vector must not reallocate afterwards.
+inline std::shared_ptr<ParameterArena> packed(std::vector<Parameter>& params) {
+  return ParameterArena::pack(pointers(params));
 }
 
 // The raw bytes of a tensor (copied to the CPU), for bit-identity checks.

@@ -1,6 +1,7 @@
 // The fused SGD step on the CPU: every form against its formula in double, lr_mult / decay_mult
 // and the no-decay switch, the non-finite skip (bit-identical state), bf16/f16 master weights,
-// thread-count independence and argument errors. State save/load: test_sgd_state.cpp.
+// thread-count independence and argument errors. State save/load: test_sgd_state.cpp; the step
+// over a packed model and the arena contract: test_sgd_arena.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,7 +16,7 @@ namespace {
 
 using testing::bytes_of;
 using testing::make_param;
-using testing::pointers;
+using testing::packed;
 using testing::random_tensor;
 using testing::ref_update;
 using testing::RefConfig;
@@ -50,7 +51,7 @@ void check_against_reference(SgdOptions opt, double grad_scale) {
     for (float v : ps[i].value.to_vector<float>()) w[i].push_back(v);
     buf[i].assign(w[i].size(), 0.0);
   }
-  Sgd sgd(pointers(ps), opt);
+  Sgd sgd(packed(ps), opt);
   RefConfig rc{opt.form, opt.nesterov, opt.decoupled_decay};
   for (int step = 0; step < 5; ++step) {
     set_grads(ps, step);
@@ -101,7 +102,7 @@ TEST(Sgd, CaffeStepIsThePapersEquation) {
   // One element by hand: v = mu v + lr (g + wd w); w = w - v, twice.
   Parameter p = make_param("w", {1}, 1);
   p.value.copy_(Tensor::from_vector(std::vector<float>{2.f}, {1}));
-  Sgd sgd({&p}, {SgdForm::caffe, false, 0.5});
+  Sgd sgd(ParameterArena::pack({&p}), {SgdForm::caffe, false, 0.5});
   p.grad.copy_(Tensor::from_vector(std::vector<float>{1.f}, {1}));
   sgd.step(0.25, 0.5);  // v = 0.25 * (1 + 0.5*2) = 0.5; w = 1.5
   EXPECT_FLOAT_EQ(p.value.item<float>(), 1.5f);
@@ -120,7 +121,7 @@ TEST(Sgd, LrMultDecayMultAndTheNoDecaySwitch) {
     std::vector<float> before = p.value.to_vector<float>();
     SgdOptions opt{SgdForm::caffe, false, 0.01};
     opt.no_decay_bias_and_norm = switch_on;
-    Sgd sgd({&p}, opt);
+    Sgd sgd(ParameterArena::pack({&p}), opt);
     sgd.step(0.5, 0.9);
     std::vector<float> after = p.value.to_vector<float>();
     return std::make_pair(before, after);
@@ -143,7 +144,7 @@ TEST(Sgd, NonFiniteGradientSkipsTheWholeStepBitIdentically) {
   for (SgdForm form : {SgdForm::caffe, SgdForm::torch}) {
     std::vector<Parameter> ps = make_params(DType::bf16);
     ps.push_back(make_param("f32_param", {9000}, 7));
-    Sgd sgd(pointers(ps), {form, true, 1e-3});
+    Sgd sgd(packed(ps), {form, true, 1e-3});
     for (uint32_t s = 0; s < 2; ++s) {
       set_grads(ps, s);
       ASSERT_TRUE(sgd.step(0.1, 0.9));
@@ -188,7 +189,8 @@ TEST(Sgd, NonFiniteGradientSkipsTheWholeStepBitIdentically) {
 TEST(Sgd, TorchFirstStepSurvivesASkippedStep) {
   // PyTorch starts the buffer as the first applied gradient; a skipped step must not count.
   Parameter a = make_param("w", {5}, 9), b = make_param("w", {5}, 9);
-  Sgd sa({&a}, {SgdForm::torch}), sb({&b}, {SgdForm::torch});
+  Sgd sa(ParameterArena::pack({&a}), {SgdForm::torch}),
+      sb(ParameterArena::pack({&b}), {SgdForm::torch});
   a.grad.copy_(Tensor::full({5}, std::nan("")));
   EXPECT_FALSE(sa.step(0.1, 0.9));
   Tensor g = random_tensor({5}, 4);
@@ -207,7 +209,7 @@ TEST(Sgd, LowPrecisionValuesKeepF32MasterWeights) {
     std::vector<Parameter> low = make_params(dtype), full = make_params(dtype);
     for (Parameter& p : full) p.value = p.value.to(DType::f32);
     SgdOptions opt{SgdForm::caffe, true, 1e-3};
-    Sgd s_low(pointers(low), opt), s_full(pointers(full), opt);
+    Sgd s_low(packed(low), opt), s_full(packed(full), opt);
     for (int step = 0; step < 5; ++step) {
       set_grads(low, step);
       set_grads(full, step);
@@ -240,7 +242,7 @@ TEST(Sgd, ResultsDoNotDependOnTheThreadCount) {
     int saved = num_threads();
     set_num_threads(threads);
     std::vector<Parameter> ps = make_params();
-    Sgd sgd(pointers(ps), {SgdForm::torch, true, 1e-3});
+    Sgd sgd(packed(ps), {SgdForm::torch, true, 1e-3});
     for (int step = 0; step < 3; ++step) {
       set_grads(ps, step);
       sgd.step(kLr[step], kMu[step]);
@@ -255,33 +257,24 @@ TEST(Sgd, ResultsDoNotDependOnTheThreadCount) {
 
 TEST(Sgd, ArgumentErrorsNameTheParameter) {
   Parameter a = make_param("a", {4}, 1), b = make_param("a", {4}, 2);
-  EXPECT_MINIDL_ERROR(Sgd({&a, &b}, {}), "two parameters are named 'a'");
+  EXPECT_MINIDL_ERROR(Sgd(ParameterArena::pack({&a, &b}), {}), "two parameters are named 'a'");
   Parameter c = make_param("c", {4}, 1);
   c.grad = Tensor::zeros({5});
-  EXPECT_MINIDL_ERROR(Sgd({&c}, {}), "'c'", "[5]", "[4]");
+  EXPECT_MINIDL_ERROR(Sgd(ParameterArena::pack({&c}), {}), "'c'", "[5]", "[4]");
   Parameter d = make_param("d", {4}, 1);
   d.grad = Tensor();
-  EXPECT_MINIDL_ERROR(Sgd({&d}, {}), "'d'", "no gradient");
+  EXPECT_MINIDL_ERROR(Sgd(ParameterArena::pack({&d}), {}), "'d'", "no gradient");
   Parameter e = make_param("e", {4}, 1);
   e.value = e.value.to(DType::i32);
-  EXPECT_MINIDL_ERROR(Sgd({&e}, {}), "'e'", "i32");
+  EXPECT_MINIDL_ERROR(Sgd(ParameterArena::pack({&e}), {}), "'e'", "i32");
   Parameter f = make_param("f", {4}, 1);
-  EXPECT_MINIDL_ERROR(Sgd({&f}, {SgdForm::caffe, false, -1.0}), "weight_decay");
-  Sgd ok({&f}, {});
+  EXPECT_MINIDL_ERROR(Sgd(ParameterArena::pack({&f}), {SgdForm::caffe, false, -1.0}),
+                      "weight_decay");
+  Sgd ok(ParameterArena::pack({&f}), {});
   EXPECT_MINIDL_ERROR(ok.step(-0.1, 0.9), "lr", "-0.1");
   EXPECT_MINIDL_ERROR(ok.step(0.1, std::nan("")), "momentum");
   EXPECT_MINIDL_ERROR(parse_sgd_form("adam"), "adam", "caffe, torch");
   EXPECT_EQ(parse_sgd_form("torch"), SgdForm::torch);
-}
-
-TEST(Sgd, ReplacedGradientTensorsAreFollowed) {
-  Parameter p = make_param("w", {10}, 1), q = make_param("w", {10}, 1);
-  Sgd sp({&p}, {}), sq({&q}, {});
-  p.grad = random_tensor({10}, 5);  // a new tensor: the table must be rebuilt
-  q.grad.copy_(p.grad);
-  sp.step(0.1, 0.9);
-  sq.step(0.1, 0.9);
-  EXPECT_EQ(bytes_of(p.value), bytes_of(q.value));
 }
 
 }  // namespace

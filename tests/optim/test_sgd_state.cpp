@@ -10,7 +10,7 @@ namespace {
 
 using testing::bytes_of;
 using testing::make_param;
-using testing::pointers;
+using testing::packed;
 using testing::random_tensor;
 
 std::vector<Parameter> two_params() {
@@ -30,7 +30,7 @@ void train(Sgd& sgd, std::vector<Parameter>& ps, int first, int last) {
 
 TEST(SgdState, NamesShapesAndCounters) {
   std::vector<Parameter> ps = two_params();
-  Sgd sgd(pointers(ps), {SgdForm::torch, true, 1e-4});
+  Sgd sgd(packed(ps), {SgdForm::torch, true, 1e-4});
   train(sgd, ps, 0, 2);
   std::map<std::string, Tensor> st = sgd.state_dict();
   std::vector<std::string> names;
@@ -45,14 +45,14 @@ TEST(SgdState, NamesShapesAndCounters) {
 TEST(SgdState, ResumedRunContinuesBitIdentically) {
   for (SgdForm form : {SgdForm::caffe, SgdForm::torch}) {
     std::vector<Parameter> a = two_params();
-    Sgd sa(pointers(a), {form, true, 1e-4});
+    Sgd sa(packed(a), {form, true, 1e-4});
     train(sa, a, 0, 2);
     // Checkpoint: the weights as saved (bf16 values as they are) and the optimiser state.
     std::map<std::string, Tensor> saved;
     for (const auto& [name, t] : sa.state_dict()) saved[name] = t.clone();
     std::vector<Parameter> b = two_params();  // a fresh model with other weights
     for (size_t i = 0; i < b.size(); ++i) b[i].value.copy_(a[i].value);
-    Sgd sb(pointers(b), {form, true, 1e-4});
+    Sgd sb(packed(b), {form, true, 1e-4});
     sb.load_state_dict(saved);
     EXPECT_EQ(sb.steps(), 2);
     train(sa, a, 2, 5);
@@ -65,7 +65,7 @@ TEST(SgdState, ResumedRunContinuesBitIdentically) {
 
 TEST(SgdState, LoadedMasterIsWrittenToTheValue) {
   std::vector<Parameter> ps = two_params();
-  Sgd sgd(pointers(ps), {});
+  Sgd sgd(packed(ps), {});
   std::map<std::string, Tensor> st;
   for (const auto& [name, t] : sgd.state_dict()) st[name] = t.clone();
   st["master.conv1.weight"] = Tensor::full({4, 3, 3, 3}, 0.3);
@@ -75,7 +75,7 @@ TEST(SgdState, LoadedMasterIsWrittenToTheValue) {
 
 TEST(SgdState, LoadErrorsNameTheEntryAndChangeNothing) {
   std::vector<Parameter> ps = two_params();
-  Sgd sgd(pointers(ps), {});
+  Sgd sgd(packed(ps), {});
   train(sgd, ps, 0, 1);
   auto good = [&] {
     std::map<std::string, Tensor> st;

@@ -59,7 +59,7 @@ struct Experiment {
     lo.shuffle = false;
     test = std::make_unique<Loader>(test_set, Transform().normalize({0.5f}, {0.25f}), lo);
     net = small_net(init_seed);
-    opt = std::make_unique<Sgd>(net->parameters(), SgdOptions{SgdForm::caffe, true, 1e-3});
+    opt = std::make_unique<Sgd>(*net, SgdOptions{SgdForm::caffe, true, 1e-3});
     solver = std::make_unique<Solver>(*net, loss, *opt, *lr, *mom, *train, test.get(), o);
   }
 };

@@ -162,7 +162,7 @@ TEST(OptimReference, TorchFormMatchesTorchOptimSgdOverFiveSteps) {
     }
     std::vector<Parameter*> ptrs;
     for (Parameter& p : ps) ptrs.push_back(&p);
-    Sgd sgd(ptrs, {SgdForm::torch, c.nesterov, c.weight_decay});
+    Sgd sgd(ParameterArena::pack(ptrs), {SgdForm::torch, c.nesterov, c.weight_decay});
     for (int step = 0; step < 5; ++step) {
       for (size_t i = 0; i < ps.size(); ++i)
         ps[i].grad.copy_(Tensor::from_vector(c.grad.at({step, int(i)}), ps[i].grad.shape()));

@@ -108,8 +108,8 @@ struct Trainer {
     std::vector<int64_t> l(static_cast<size_t>(o.batch));
     for (size_t i = 0; i < l.size(); ++i) l[i] = static_cast<int64_t>((i * 7 + 3) % 10);
     labels = Tensor::from_vector(l, {o.batch}).to(o.device);
-    opt = std::make_unique<Sgd>(net->parameters(), SgdOptions{SgdForm::torch, /*nesterov=*/false,
-                                                              /*weight_decay=*/5e-4});
+    opt = std::make_unique<Sgd>(*net, SgdOptions{SgdForm::torch, /*nesterov=*/false,
+                                                 /*weight_decay=*/5e-4});
   }
 
   void step() {

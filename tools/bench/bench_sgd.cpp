@@ -7,8 +7,8 @@
 // Bytes per element: the update reads w, g, m and writes w, m (20 B for f32 values; with bf16
 // values it reads master, g, m and writes master, m and the 2-byte value: 22 B); the non-finite
 // check reads g once more (4 B). "update GB/s" counts the update's bytes only, "moved GB/s" all
-// of them. The parameter shapes are built here and their totals checked against the published
-// counts. Times are medians (CPU) or event-timed averages over many steps (GPU).
+// of them. The parameter shapes are built here, their totals checked against the published
+// counts, and packed into one arena as a model's parameters are (layers/arena.h). Times are medians (CPU) or event-timed averages over many steps (GPU).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -138,7 +138,7 @@ double time_step(const std::vector<ParamShape>& shapes, DType dtype, Device dev)
   for (Parameter& p : params) ptrs.push_back(&p);
   SgdOptions opt{SgdForm::caffe, /*nesterov=*/true, /*weight_decay=*/1e-4};
   opt.no_decay_bias_and_norm = true;
-  Sgd sgd(ptrs, opt);
+  Sgd sgd(ParameterArena::pack(ptrs), opt);
   // A tiny LR keeps the weights in range however many steps are timed.
   SgdStepScalars s = sgd.scalars(1e-6, 0.9);
   auto step = [&] { sgd_fused_step(sgd.plan(), s); };

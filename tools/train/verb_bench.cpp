@@ -53,7 +53,7 @@ int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
   const int64_t batch = s.data.batch_size;
   Device dev = s.run.parsed_device();
   std::shared_ptr<Module> net = make_experiment_model(s.model, s.run, shape, a.classes);
-  Sgd opt(net->parameters(), s.optim.sgd());
+  Sgd opt(*net, s.optim.sgd());
   SoftmaxCrossEntropy loss;
   Tensor x = Tensor::empty({batch, shape[0], shape[1], shape[2]}, DType::f32, dev);
   normal_(x, 0.f, 1.f, 7, 0);

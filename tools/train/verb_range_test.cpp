@@ -84,7 +84,7 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
   });
   std::shared_ptr<Module> net =
       make_experiment_model(s.model, s.run, train->sample_shape(), data.train->num_classes());
-  Sgd opt(net->parameters(), s.optim.sgd());
+  Sgd opt(*net, s.optim.sgd());
   SoftmaxCrossEntropy loss(s.optim.label_smoothing);
 
   std::printf("minidl_train range-test: %s on %s, batch %lld\n", s.model.model.c_str(),

@@ -101,7 +101,7 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   std::shared_ptr<Module> net =
       make_experiment_model(s.model, s.run, train->sample_shape(), data.train->num_classes());
   const SgdOptions so = s.optim.sgd();
-  Sgd opt(net->parameters(), so);
+  Sgd opt(*net, so);
   SoftmaxCrossEntropy loss(s.optim.label_smoothing);
 
   // ---- the run ----
