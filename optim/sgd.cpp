@@ -105,10 +105,7 @@ bool Sgd::step(double lr, double momentum, double grad_scale) {
   check_arena("step");
   sgd_fused_step(plan_, scalars(lr, momentum, grad_scale));
   bool skipped = !plan_.chunks.empty() && plan_.flag.item<int32_t>() != 0;
-  if (skipped)
-    ++skipped_;
-  else
-    ++steps_;
+  if (!skipped) ++steps_;
   return !skipped;
 }
 
@@ -122,7 +119,6 @@ std::map<std::string, Tensor> Sgd::state_dict() const {
     if (master_[g].defined()) state["master." + names_[i]] = arena_->view(master_[g], i);
   }
   state["step"] = Tensor::from_vector(std::vector<int64_t>{steps_}, {1});
-  state["skipped_steps"] = Tensor::from_vector(std::vector<int64_t>{skipped_}, {1});
   return state;
 }
 
@@ -140,16 +136,15 @@ void Sgd::load_state_dict(const std::map<std::string, Tensor>& state) {
     MINIDL_CHECK(src.defined(), "Sgd::load_state_dict: entry '", name, "' is undefined");
     MINIDL_CHECK(src.shape() == dst.shape(), "Sgd::load_state_dict: entry '", name, "' has shape ",
                  shape_str(src.shape()), ", expected ", shape_str(dst.shape()));
-    bool counter = name == "step" || name == "skipped_steps";
+    bool counter = name == "step";
     MINIDL_CHECK(counter ? src.dtype() == DType::i64 : src.dtype() == DType::f32,
                  "Sgd::load_state_dict: entry '", name, "' has dtype ", dtype_name(src.dtype()),
                  ", expected ", counter ? "i64" : "f32");
   }
   for (auto& [name, dst] : expected) {
-    if (name != "step" && name != "skipped_steps") dst.copy_(state.at(name));
+    if (name != "step") dst.copy_(state.at(name));
   }
   steps_ = state.at("step").item<int64_t>();
-  skipped_ = state.at("skipped_steps").item<int64_t>();
   // Whole buffers (the gaps are zero in both); rounds to nearest even.
   for (size_t g = 0; g < master_.size(); ++g)
     if (master_[g].defined()) Tensor(arena_->groups()[g].values).copy_(master_[g]);

@@ -58,18 +58,18 @@ class Sgd {
 
   // One step with this iteration's lr and momentum; every gradient is first multiplied by
   // grad_scale. Returns true when applied, false when a non-finite gradient skipped it (nothing
-  // changed; skipped_steps() counts it). On CUDA this waits for the step (a 4-byte flag read).
+  // changed; the caller counts skips: the Solver's TrainState). On CUDA this waits for the step
+  // (a 4-byte flag read).
   bool step(double lr, double momentum, double grad_scale = 1.0);
 
-  int64_t steps() const { return steps_; }  // applied steps
-  int64_t skipped_steps() const { return skipped_; }
+  int64_t steps() const { return steps_; }  // applied steps (the torch form's first-step rule)
   const SgdOptions& options() const { return options_; }
   const std::vector<Parameter*>& parameters() const { return arena_->parameters(); }
   const ParameterArena& arena() const { return *arena_; }
   Device device() const { return plan_.device; }
 
   // State by parameter name: "momentum.<name>" (f32, the value's shape), "master.<name>" (f32, only
-  // for bf16/f16 values), "step" and "skipped_steps" (i64 [1]). The tensors are the live buffers
+  // for bf16/f16 values), "step" (i64 [1]). The tensors are the live buffers
   // (on the optimiser's device): copy them before changing them.
   std::map<std::string, Tensor> state_dict() const;
   // Checks every name, shape and dtype first (an error names the missing, extra or mis-shaped
@@ -93,7 +93,6 @@ class Sgd {
   std::vector<Tensor> master_;      // per group: f32 copy of bf16/f16 values; undefined for f32
   SgdPlan plan_;
   int64_t steps_ = 0;
-  int64_t skipped_ = 0;
 };
 
 // Builds the fused step's table for `tensors` on `device`: the chunk list, the flag and, on CUDA,

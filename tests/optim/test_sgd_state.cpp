@@ -36,7 +36,7 @@ TEST(SgdState, NamesShapesAndCounters) {
   std::vector<std::string> names;
   for (const auto& [name, t] : st) names.push_back(name);
   EXPECT_EQ(names, (std::vector<std::string>{"master.conv1.weight", "momentum.conv1.weight",
-                                             "momentum.fc.bias", "skipped_steps", "step"}));
+                                             "momentum.fc.bias", "step"}));
   EXPECT_EQ(st.at("momentum.conv1.weight").shape(), (Shape{4, 3, 3, 3}));
   EXPECT_EQ(st.at("step").item<int64_t>(), 2);
   EXPECT_EQ(st.at("step").dtype(), DType::i64);

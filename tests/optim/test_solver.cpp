@@ -170,6 +170,24 @@ TEST(Solver, ObserversSeeOneOrderedStream) {
   EXPECT_EQ(e.solver->state().skipped_steps, 0);
 }
 
+TEST(Solver, CountsSkippedStepsInItsState) {
+  SolverOptions o = options("");
+  int calls = 0;
+  // a NaN gradient at iterations 3 and 7: the optimiser skips those steps, the Solver counts them
+  o.gradient_hook = [&calls](const std::vector<Parameter*>& params) {
+    if (++calls == 3 || calls == 7)
+      params[0]->grad.narrow(0, 0, 1).copy_(Tensor::full({1, 64}, NAN));
+  };
+  Experiment e(1, o);
+  Recorder rec;
+  e.solver->add_observer(rec);
+  ASSERT_EQ(e.solver->run(), SolverStatus::finished);
+  EXPECT_EQ(e.solver->state().skipped_steps, 2);
+  EXPECT_EQ(e.opt->steps(), 18);  // the optimiser's own count: applied steps only
+  for (const IterationRecord& r : rec.records)
+    EXPECT_EQ(r.step_applied, r.iteration != 3 && r.iteration != 7) << r.iteration;
+}
+
 TEST(Evaluate, SameSamplesEveryTimeAndTheModeIsRestored) {
   Experiment e(1, options(""));
   e.net->train();
