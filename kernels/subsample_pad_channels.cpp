@@ -23,14 +23,14 @@ void subsample_pad_channels_forward(const Tensor& x, const Tensor& y, int64_t st
                                     int64_t front) {
   SubsamplePad p = check_subsample_pad("subsample_pad_channels_forward", x, y, stride, front);
   if (y.numel() == 0) return;
-  MINIDL_DISPATCH(x.device(), subsample_pad_channels_forward, x, y, p);
+  MINIDL_DISPATCH(x.device(), subsample_pad_channels, x, y, p, /*backward=*/false);
 }
 
 void subsample_pad_channels_backward(const Tensor& dy, const Tensor& dx, int64_t stride,
                                      int64_t front) {
   SubsamplePad p = check_subsample_pad("subsample_pad_channels_backward", dx, dy, stride, front);
   if (dx.numel() == 0) return;
-  MINIDL_DISPATCH(dx.device(), subsample_pad_channels_backward, dy, dx, p);
+  MINIDL_DISPATCH(dx.device(), subsample_pad_channels, dy, dx, p, /*backward=*/true);
 }
 
 }  // namespace minidl

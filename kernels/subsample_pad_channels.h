@@ -36,19 +36,17 @@ MINIDL_HD T subsample_pad_channels_backward_element(const T* dy, const Subsample
 }
 
 // ---- twins ----
+// One function each way: backward = false writes y (out) from x (in) with the forward element,
+// backward = true writes dx (out) from dy (in) with the backward element.
 
 namespace cpu {
-void subsample_pad_channels_forward(const Tensor& x, const Tensor& y, const SubsamplePad& p,
-                                    Stream s);
-void subsample_pad_channels_backward(const Tensor& dy, const Tensor& dx, const SubsamplePad& p,
-                                     Stream s);
-}  // namespace cpu
+void subsample_pad_channels(const Tensor& in, const Tensor& out, const SubsamplePad& p,
+                            bool backward, Stream s);
+}
 namespace cuda {
-void subsample_pad_channels_forward(const Tensor& x, const Tensor& y, const SubsamplePad& p,
-                                    Stream s);
-void subsample_pad_channels_backward(const Tensor& dy, const Tensor& dx, const SubsamplePad& p,
-                                     Stream s);
-}  // namespace cuda
+void subsample_pad_channels(const Tensor& in, const Tensor& out, const SubsamplePad& p,
+                            bool backward, Stream s);
+}
 
 // ---- the ops ----
 

@@ -44,10 +44,7 @@ Shape parse_shape(const std::string& text) {
 
 int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
   Settings s = resolve_settings(flags, Settings());
-  s.model.validate();
-  s.data.validate();
-  s.optim.validate();
-  s.run.validate();
+  s.validate();
   s.run.apply_threads();
   Shape shape = parse_shape(a.shape);
   const int64_t batch = s.data.batch_size;

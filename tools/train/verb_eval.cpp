@@ -43,13 +43,10 @@ int run_eval(const SettingsFlags& flags, const EvalArgs& a) {
 }  // namespace
 
 void add_eval_verb(CLI::App& app, int& exit_code) {
-  CLI::App* verb =
-      app.add_subcommand("eval", "Loss, top-1 and top-5 of trained weights on a dataset");
-  auto flags = add_settings_flags(verb, kWeightsKeys);
   auto a = std::make_shared<EvalArgs>();
-  verb->add_option("--weights,-w", a->weights,
-                   "A run directory, a checkpoint folder or a .safetensors file")
-      ->required();
+  std::shared_ptr<SettingsFlags> flags;
+  CLI::App* verb = add_weights_verb(
+      app, "eval", "Loss, top-1 and top-5 of trained weights on a dataset", flags, a->weights);
   verb->add_option("--split", a->split, "test, val or train")->capture_default_str();
   verb->callback([flags, a, &exit_code] { exit_code = run_eval(*flags, *a); });
 }

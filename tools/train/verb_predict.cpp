@@ -61,13 +61,10 @@ int run_predict(const SettingsFlags& flags, const PredictArgs& a) {
 }  // namespace
 
 void add_predict_verb(CLI::App& app, int& exit_code) {
-  CLI::App* verb =
-      app.add_subcommand("predict", "Logits of trained weights for a .npy batch of images");
-  auto flags = add_settings_flags(verb, kWeightsKeys);
   auto a = std::make_shared<PredictArgs>();
-  verb->add_option("--weights,-w", a->weights,
-                   "A run directory, a checkpoint folder or a .safetensors file")
-      ->required();
+  std::shared_ptr<SettingsFlags> flags;
+  CLI::App* verb = add_weights_verb(
+      app, "predict", "Logits of trained weights for a .npy batch of images", flags, a->weights);
   verb->add_option("--input,-i", a->input,
                    "Images .npy: u8 (normalised as in training) or f32 (as is)")
       ->required();

@@ -50,11 +50,7 @@ Settings range_defaults() {
 
 int run_range(const SettingsFlags& flags, const RangeArgs& a) {
   Settings s = resolve_settings(flags, range_defaults());
-  s.model.validate();
-  s.data.validate();
-  s.optim.validate();
-  s.schedule.validate();
-  s.run.validate();
+  s.validate();
   RangeTestOptions o;
   if (a.mode == "linear") {
     o.mode = RangeTestOptions::linear;

@@ -13,12 +13,6 @@ const std::vector<std::string> kWeightsKeys = {"model",     "model_options", "da
                                                "val_split", "batch_size",    "seed",    "device",
                                                "workers",   "threads"};
 
-void validate_weights_settings(const Settings& s) {
-  s.model.validate();
-  s.data.validate();
-  s.run.validate();
-}
-
 WeightsSource read_weights(const std::string& path, const SettingsFlags& flags) {
   WeightsSource w;
   Settings base;
@@ -33,8 +27,18 @@ WeightsSource read_weights(const std::string& path, const SettingsFlags& flags) 
     w.described = path;
   }
   w.settings = resolve_settings(flags, base);  // flags may still override (device, batch size, ...)
-  validate_weights_settings(w.settings);
+  w.settings.validate();
   return w;
+}
+
+CLI::App* add_weights_verb(CLI::App& app, const char* name, const char* description,
+                           std::shared_ptr<SettingsFlags>& flags, std::string& weights) {
+  CLI::App* verb = app.add_subcommand(name, description);
+  flags = add_settings_flags(verb, kWeightsKeys);
+  verb->add_option("--weights,-w", weights,
+                   "A run directory, a checkpoint folder or a .safetensors file")
+      ->required();
+  return verb;
 }
 
 std::shared_ptr<Module> build_model(const WeightsSource& w, const Shape& sample_shape,

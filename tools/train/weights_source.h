@@ -26,6 +26,10 @@ struct WeightsSource {
 };
 WeightsSource read_weights(const std::string& path, const SettingsFlags& flags);
 
+// Adds a verb that reads trained weights: its settings flags (kWeightsKeys) and --weights.
+CLI::App* add_weights_verb(CLI::App& app, const char* name, const char* description,
+                           std::shared_ptr<SettingsFlags>& flags, std::string& weights);
+
 // The settings' model for `sample_shape` [C, H, W] and `classes`, holding the weights, in eval
 // mode.
 std::shared_ptr<Module> build_model(const WeightsSource& w, const Shape& sample_shape,
