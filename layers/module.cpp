@@ -95,10 +95,17 @@ void Module::visit(const std::function<void(Module&)>& f) {
 
 // ---- parameters and buffers ----
 
+// Throws unless `value` is defined and `name` is new among this module's `kind`s.
+template <typename Owned>
+static void check_registration(const Module& m, const char* kind, const std::string& name,
+                               const Tensor& value, const std::vector<Owned>& registered) {
+  MINIDL_CHECK(value.defined(), m.where(), ": ", kind, " '", name, "' is an undefined tensor");
+  for (const Owned& o : registered)
+    MINIDL_CHECK(o.local != name, m.where(), ": ", kind, " '", name, "' registered twice");
+}
+
 Parameter* Module::register_parameter(const std::string& name, Tensor value, bool is_bias_or_norm) {
-  MINIDL_CHECK(value.defined(), where(), ": parameter '", name, "' is an undefined tensor");
-  for (const auto& op : params_)
-    MINIDL_CHECK(op.local != name, where(), ": parameter '", name, "' registered twice");
+  check_registration(*this, "parameter", name, value, params_);
   auto p = std::make_unique<Parameter>();
   p->name = join(path_, name);
   p->value = value.contiguous();
@@ -112,9 +119,7 @@ Parameter* Module::register_parameter(const std::string& name, Tensor value, boo
 }
 
 Buffer* Module::register_buffer(const std::string& name, Tensor value, bool host) {
-  MINIDL_CHECK(value.defined(), where(), ": buffer '", name, "' is an undefined tensor");
-  for (const auto& ob : buffers_)
-    MINIDL_CHECK(ob.local != name, where(), ": buffer '", name, "' registered twice");
+  check_registration(*this, "buffer", name, value, buffers_);
   auto b = std::make_unique<Buffer>();
   b->name = join(path_, name);
   b->value = host ? value.to(Device::cpu()) : value;

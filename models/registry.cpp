@@ -90,20 +90,27 @@ std::string model_option(const ModelArgs& args, const std::string& key,
   return it == args.options.end() ? fallback : it->second;
 }
 
-int64_t model_option_int(const ModelArgs& args, const std::string& key, int64_t fallback) {
+// The option's value read by `parse` (core/text.h), or `fallback` when it is not given.
+template <typename T, typename Parse>
+static T typed_option(const ModelArgs& args, const std::string& key, T fallback, Parse parse,
+                      const char* what) {
   std::string v = model_option(args, key, "");
   if (v.empty()) return fallback;
-  int64_t n = 0;
-  MINIDL_CHECK(parse_int(v, n), "model option ", key, "='", v, "' is not an integer");
-  return n;
+  T out{};
+  MINIDL_CHECK(parse(v, out), "model option ", key, "='", v, "' is not ", what);
+  return out;
+}
+
+int64_t model_option_int(const ModelArgs& args, const std::string& key, int64_t fallback) {
+  return typed_option<int64_t>(
+      args, key, fallback, [](const std::string& v, int64_t& o) { return parse_int(v, o); },
+      "an integer");
 }
 
 double model_option_double(const ModelArgs& args, const std::string& key, double fallback) {
-  std::string v = model_option(args, key, "");
-  if (v.empty()) return fallback;
-  double d = 0;
-  MINIDL_CHECK(parse_number(v, d), "model option ", key, "='", v, "' is not a number");
-  return d;
+  return typed_option<double>(
+      args, key, fallback, [](const std::string& v, double& o) { return parse_number(v, o); },
+      "a number");
 }
 
 }  // namespace minidl

@@ -98,14 +98,9 @@ TEST(CudaSgdTwin, NonFiniteGradientSkipsTheStepOnTheGpu) {
   std::vector<float> g = ps[3].grad.to_vector<float>();
   g[20000] = std::numeric_limits<float>::quiet_NaN();
   ps[3].grad.copy_(Tensor::from_vector(g, {20001}));
-  std::vector<std::vector<uint8_t>> before;
-  for (const Parameter& p : ps) before.push_back(bytes_of(p.value));
-  for (const auto& [name, t] : sgd.state_dict()) before.push_back(bytes_of(t));
+  std::vector<std::vector<uint8_t>> before = testing::snapshot(ps, sgd);
   EXPECT_FALSE(sgd.step(0.1, 0.9));
-  std::vector<std::vector<uint8_t>> after;
-  for (const Parameter& p : ps) after.push_back(bytes_of(p.value));
-  for (const auto& [name, t] : sgd.state_dict()) after.push_back(bytes_of(t));
-  EXPECT_EQ(after, before);
+  EXPECT_EQ(testing::snapshot(ps, sgd), before);
   EXPECT_EQ(sgd.steps(), 1);  // the skipped step is not counted
 }
 

@@ -44,6 +44,15 @@ inline std::vector<uint8_t> bytes_of(const Tensor& t) {
   return out;
 }
 
+// The bytes of every value and every optimiser state tensor, to check that a step changed nothing.
+inline std::vector<std::vector<uint8_t>> snapshot(const std::vector<Parameter>& ps,
+                                                  const Sgd& sgd) {
+  std::vector<std::vector<uint8_t>> out;
+  for (const Parameter& p : ps) out.push_back(bytes_of(p.value));
+  for (const auto& [name, t] : sgd.state_dict()) out.push_back(bytes_of(t));
+  return out;
+}
+
 // One element, in double, straight from the formulas of docs/optim.md.
 struct RefConfig {
   SgdForm form = SgdForm::caffe;

@@ -153,27 +153,13 @@ TEST(Sgd, NonFiniteGradientSkipsTheWholeStepBitIdentically) {
       std::vector<float> g = ps.back().grad.to_vector<float>();
       g[8999] = bad;  // the very last element of the last chunk of the last tensor
       ps.back().grad.copy_(Tensor::from_vector(g, {9000}));
-      std::vector<std::vector<uint8_t>> before;
-      for (const Parameter& p : ps) before.push_back(bytes_of(p.value));
-      for (const auto& [name, t] : sgd.state_dict()) before.push_back(bytes_of(t));
-      EXPECT_FALSE(sgd.step(0.1, 0.9));
-      std::vector<std::vector<uint8_t>> after;
-      for (const Parameter& p : ps) after.push_back(bytes_of(p.value));
-      for (const auto& [name, t] : sgd.state_dict()) after.push_back(bytes_of(t));
       // every value, momentum buffer, master copy and the step count are unchanged
-      std::map<std::string, Tensor> st = sgd.state_dict();
-      size_t i = 0;
-      for (const Parameter& p : ps) {
-        EXPECT_EQ(after[i], before[i]) << p.name;
-        ++i;
-      }
-      for (const auto& [name, t] : st) {
-        EXPECT_EQ(after[i], before[i]) << name;
-        ++i;
-      }
+      std::vector<std::vector<uint8_t>> before = testing::snapshot(ps, sgd);
+      EXPECT_FALSE(sgd.step(0.1, 0.9));
+      EXPECT_EQ(testing::snapshot(ps, sgd), before);
     }
     EXPECT_EQ(sgd.steps(), 2);  // the 3 skipped steps are not counted
-    set_grads(ps, 8);  // a finite gradient: the next step applies again
+    set_grads(ps, 8);           // a finite gradient: the next step applies again
     std::vector<uint8_t> before = bytes_of(ps[0].value);
     EXPECT_TRUE(sgd.step(0.1, 0.9));
     EXPECT_NE(bytes_of(ps[0].value), before);
