@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "core/file_io.h"
+#include "core/text.h"
 
 namespace minidl {
 
@@ -52,10 +53,13 @@ Tensor parse_npy(const uint8_t* data, size_t size, const std::string& source) {
                ": no 'shape' in the header");
   Shape shape;
   std::string dims = m[1];
-  std::regex num("\\d+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator();
-       ++it)
-    shape.push_back(std::stoll(it->str()));
+  for (const std::string& item : split(dims, ',')) {  // "(3, 4)", "(5,)", "()"
+    if (item.empty()) continue;
+    int64_t d = -1;
+    MINIDL_CHECK(parse_int(item, d) && d >= 0, source, ": shape entry '", item.substr(0, 40),
+                 "' is not a size");
+    shape.push_back(d);
+  }
 
   size_t nbytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
   MINIDL_CHECK(size - data_start >= nbytes, source, ": truncated data: shape ", shape_str(shape),
