@@ -55,6 +55,19 @@ std::shared_ptr<ParameterArena> ParameterArena::pack(std::vector<Parameter*> par
   return arena;
 }
 
+namespace {
+
+// n zeroed elements starting skew_bytes past the start of their allocation (a multiple of 1 KiB:
+// kArenaAlign elements of 8 bytes, so every offset keeps its alignment).
+Tensor skewed_zeros(int64_t n, DType dtype, Device device, int64_t skew_bytes) {
+  const int64_t skew = skew_bytes / static_cast<int64_t>(dtype_size(dtype));
+  return Tensor::zeros({n + skew}, dtype, device).narrow(0, skew, n);
+}
+
+constexpr int64_t kGradSkew = 1024, kStateSkew = 2048;  // bytes; values: 0
+
+}  // namespace
+
 // Assigns groups and aligned offsets in registration order and allocates the zeroed buffers.
 void ParameterArena::place(const std::vector<Parameter*>& params) {
   std::vector<std::pair<DType, DType>> keys;  // (value, gradient) dtype of each group
@@ -76,8 +89,8 @@ void ParameterArena::place(const std::vector<Parameter*>& params) {
   }
   for (size_t g = 0; g < keys.size(); ++g) {
     int64_t n = round_up(sizes[g], kArenaAlign);
-    groups_.push_back(
-        {Tensor::zeros({n}, keys[g].first, device_), Tensor::zeros({n}, keys[g].second, device_)});
+    groups_.push_back({skewed_zeros(n, keys[g].first, device_, 0),
+                       skewed_zeros(n, keys[g].second, device_, kGradSkew)});
   }
 }
 
@@ -104,6 +117,13 @@ void ParameterArena::retire() {
 void ParameterArena::check_live(const char* what) const {
   MINIDL_CHECK(!retired_, "ParameterArena::", what,
                ": this arena is retired (its parameters were packed into another one)");
+}
+
+Tensor ParameterArena::state_buffer(size_t group, DType dtype, int stream) const {
+  MINIDL_CHECK(group < groups_.size() && stream >= 0 && stream < 8,
+               "ParameterArena::state_buffer: group ", group, " of ", groups_.size(), ", stream ",
+               stream);
+  return skewed_zeros(groups_[group].values.numel(), dtype, device_, kStateSkew + 1024 * stream);
 }
 
 void ParameterArena::zero_grad() {
@@ -136,8 +156,11 @@ void ParameterArena::to(Device device) {
   if (device == device_) return;
   check_device_available(device);
   for (ArenaGroup& g : groups_) {
-    g.values = g.values.to(device);
-    g.grads = g.grads.to(device);
+    Tensor values = skewed_zeros(g.values.numel(), g.values.dtype(), device, 0);
+    Tensor grads = skewed_zeros(g.grads.numel(), g.grads.dtype(), device, kGradSkew);
+    values.copy_(g.values);
+    grads.copy_(g.grads);
+    g = {values, grads};
   }
   device_ = device;
   repoint();
@@ -148,9 +171,13 @@ void ParameterArena::to(DType dtype) {
   check_live("to(DType)");
   bool changed = false;
   for (ArenaGroup& g : groups_) {
-    changed |= g.values.dtype() != dtype || g.grads.dtype() != dtype;
-    g.values = g.values.to(dtype);
-    g.grads = g.grads.to(dtype);
+    if (g.values.dtype() == dtype && g.grads.dtype() == dtype) continue;
+    changed = true;
+    Tensor values = skewed_zeros(g.values.numel(), dtype, device_, 0);
+    Tensor grads = skewed_zeros(g.grads.numel(), dtype, device_, kGradSkew);
+    values.copy_(g.values);
+    grads.copy_(g.grads);
+    g = {values, grads};
   }
   if (!changed) return;
   repoint();

@@ -11,9 +11,10 @@
 // their values, a second their gradients, in registration order, each parameter at the same element
 // offset in both. A model has one group (f32 values and gradients, or f64 after Module::to(f64));
 // bf16/f16 values with f32 gradients make a second. Every offset is a multiple of kArenaAlign
-// elements: 256-byte aligned for 16-bit dtypes and more for wider ones, whatever to(DType) does, so
-// vector loads and cuDNN get aligned weights. The gaps between parameters are zero and stay zero
-// (nothing but zero_grad writes them).
+// elements (256 bytes or more, whatever to(DType) does) from a buffer start that is itself a
+// multiple of 1 KiB past its allocation (state_buffer), so each parameter is as aligned as the
+// allocator's blocks: 64 bytes on the CPU (AVX-512 loads), 256 on CUDA (cuDNN). The gaps between
+// parameters are zero and stay zero (nothing but zero_grad writes them).
 //
 // Contract once packed:
 //  - Each Parameter's value and grad are views of the buffers (same Storage, an offset). Change
@@ -79,6 +80,15 @@ class ParameterArena {
   // grads, or an optimiser's momentum): elements [offset, offset + numel), in the parameter's
   // shape.
   Tensor view(const Tensor& flat, size_t i) const;
+
+  // A zeroed flat buffer laid out like group `group`'s (for an optimiser's momentum or master
+  // weights), of `dtype`, on the arena's device. Buffers that a step streams through together
+  // start at different addresses modulo 4 KiB: values at 0, gradients 1 KiB past theirs, state
+  // buffer `stream` (0, 1, ...) at (2 + stream) KiB. Large allocations all start at the same page
+  // offset, and equal offsets make the CPU's store-to-load checks alias every load of one buffer
+  // with the stores of another (4K aliasing: the fused SGD step ran 8-13% slower,
+  // docs/benchmarks.md).
+  Tensor state_buffer(size_t group, DType dtype, int stream) const;
 
   // Sets every gradient (and gap) to zero: one fill per group.
   void zero_grad();

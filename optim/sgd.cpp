@@ -63,9 +63,12 @@ Sgd::Sgd(std::shared_ptr<ParameterArena> arena, SgdOptions options)
     check_parameter(i);
     names_.push_back(name);
   }
-  for (const ArenaGroup& g : arena_->groups()) {
-    momentum_.push_back(Tensor::zeros(g.values.shape(), DType::f32, arena_->device()));
-    master_.push_back(g.values.dtype() == DType::f32 ? Tensor() : g.values.to(DType::f32));
+  for (size_t g = 0; g < arena_->groups().size(); ++g) {
+    const Tensor& values = arena_->groups()[g].values;
+    momentum_.push_back(arena_->state_buffer(g, DType::f32, 0));
+    master_.push_back(values.dtype() == DType::f32 ? Tensor()
+                                                   : arena_->state_buffer(g, DType::f32, 1));
+    if (master_.back().defined()) master_.back().copy_(values);  // seeded from the value
   }
   std::vector<SgdTensor> table;
   for (size_t i = 0; i < names_.size(); ++i) table.push_back(table_entry(i));

@@ -39,9 +39,11 @@ void expect_views(const ParameterArena& arena) {
     const ArenaGroup& g = arena.groups()[s.group];
     EXPECT_EQ(p.value.storage(), g.values.storage()) << p.name;
     EXPECT_EQ(p.grad.storage(), g.grads.storage()) << p.name;
-    EXPECT_EQ(p.value.offset(), s.offset) << p.name;
-    EXPECT_EQ(p.grad.offset(), s.offset) << p.name;
+    EXPECT_EQ(p.value.offset(), g.values.offset() + s.offset) << p.name;
+    EXPECT_EQ(p.grad.offset(), g.grads.offset() + s.offset) << p.name;
     EXPECT_EQ(s.offset % kArenaAlign, 0) << p.name;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p.value.data_ptr()) % 64, 0u) << p.name;  // AVX-512
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p.grad.data_ptr()) % 64, 0u) << p.name;
     EXPECT_GE(s.offset, end) << p.name;
     end = s.offset + s.numel();
   }
@@ -124,7 +126,7 @@ TEST(ParameterArena, BucketsSliceTheGradientsInBackwardOrder) {
       ASSERT_LT(b.begin, b.end);
       const int64_t stop = slots[b.end - 1].offset + slots[b.end - 1].numel();
       EXPECT_EQ(b.grads.storage(), grads.storage());
-      EXPECT_EQ(b.grads.offset(), slots[b.begin].offset);
+      EXPECT_EQ(b.grads.offset(), grads.offset() + slots[b.begin].offset);
       EXPECT_EQ(b.grads.numel(), stop - slots[b.begin].offset);
       if (b.end - b.begin > 1) EXPECT_LE(b.grads.nbytes(), limit);
       if (b.begin > 0)  // greedy: one more parameter would not have fitted
@@ -182,6 +184,29 @@ TEST(ParameterArena, PackErrorsNameTheParameter) {
   ps[1]->grad = Tensor();
   EXPECT_MINIDL_ERROR(ParameterArena::pack(ps), "'0.bias'", "no gradient");
   EXPECT_TRUE(ParameterArena::pack({})->parameters().empty());
+}
+
+}  // namespace
+}  // namespace minidl
+
+namespace minidl {
+namespace {
+
+TEST(ParameterArena, StreamsStartAtDifferentOffsetsModulo4KiB) {
+  // values, gradients and the optimiser's state buffers are skewed by 1 KiB each past the start of
+  // their allocations (4K aliasing, layers/arena.h); every element offset keeps its alignment
+  auto net = small_net();
+  std::shared_ptr<ParameterArena> arena = net->arena();
+  const ArenaGroup& g = arena->groups()[0];
+  Tensor m = arena->state_buffer(0, DType::f32, 0), master = arena->state_buffer(0, DType::f32, 1);
+  EXPECT_EQ(g.values.offset() * 4, 0);
+  EXPECT_EQ(g.grads.offset() * 4, 1024);
+  EXPECT_EQ(m.offset() * 4, 2048);
+  EXPECT_EQ(master.offset() * 4, 3072);
+  EXPECT_EQ(m.numel(), g.values.numel());
+  EXPECT_EQ(m.to_vector<float>(), std::vector<float>(static_cast<size_t>(m.numel()), 0.f));
+  net->to(DType::f64);  // converted buffers keep the skew in bytes
+  EXPECT_EQ(arena->groups()[0].grads.offset() * 8, 1024);
 }
 
 }  // namespace
