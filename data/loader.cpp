@@ -1,6 +1,7 @@
 #include "data/loader.h"
 
 #include <algorithm>
+#include <system_error>
 
 #include "core/context.h"
 #include "data/loader_impl.h"
@@ -27,8 +28,8 @@ Loader::Impl::Impl(std::shared_ptr<const Dataset> d, Transform t, LoaderOptions 
   check_device_available(opt.device);
   sample_shape = transform.output_shape(dataset->image_shape());
   int64_t per_rank = sampler.samples_per_rank();
-  batches_per_epoch =
-      opt.drop_last ? per_rank / opt.batch_size : (per_rank + opt.batch_size - 1) / opt.batch_size;
+  batches_per_epoch = per_rank / opt.batch_size;  // (a + b - 1) / b could overflow for a huge b
+  if (!opt.drop_last && per_rank % opt.batch_size != 0) ++batches_per_epoch;
   MINIDL_CHECK(batches_per_epoch > 0, "Loader(", dataset->name(), "): ", per_rank,
                " samples per rank make no batch of ", opt.batch_size, " with drop_last");
   samples_per_epoch = opt.drop_last ? batches_per_epoch * opt.batch_size : per_rank;
@@ -100,8 +101,17 @@ HostBatch Loader::Impl::build(int64_t g) {
 
 // ---- worker threads ----
 
+// A thread that cannot start (the system's thread or memory limit) is an error naming the count;
+// the ones already started are stopped and joined first, so nothing is left running.
 void Loader::Impl::start_workers() {
-  for (int w = 0; w < opt.workers; ++w) workers.emplace_back([this] { worker_loop(); });
+  try {
+    for (int w = 0; w < opt.workers; ++w) workers.emplace_back([this] { worker_loop(); });
+  } catch (const std::system_error& e) {
+    const size_t started = workers.size();
+    stop_workers();
+    MINIDL_FAIL("Loader(", dataset->name(), "): cannot start loader worker ", started + 1, " of ",
+                opt.workers, " (", e.what(), "); use fewer --workers");
+  }
 }
 
 void Loader::Impl::stop_workers() {

@@ -3,6 +3,8 @@
 //   loss = (1 - eps) (lse - z_y) + eps (lse - mean_j z_j)     (PyTorch's label smoothing)
 //   p = softmax(z), kept for backward: dz_j = scale * (p_j - (1 - eps) [j == y] - eps / K)
 //   rank = #{j : z_j > z_y, or z_j == z_y and j < y}: the label is top-k correct when rank < k.
+// A row with a non-finite logit (NaN, +-Inf) has rank K: never correct, whatever k (NaN compares
+// false with everything, so counting alone would call a NaN row top-1 correct).
 // A label outside [0, K) gives loss NaN and rank -1 (the CPU op throws instead, naming the row).
 #pragma once
 
@@ -34,8 +36,11 @@ template <typename T>
 MINIDL_HD void softmax_xent_row(const T* z, int64_t K, int64_t label, T smoothing, T* prob, T& loss,
                                 int64_t& rank) {
   T m = z[0];
-  for (int64_t j = 1; j < K; ++j)
+  bool finite = true;
+  for (int64_t j = 0; j < K; ++j) {
     if (z[j] > m || z[j] != z[j]) m = z[j];
+    finite = finite && z[j] - z[j] == T(0);  // false for NaN and +-Inf
+  }
   T s = T(0), zsum = T(0);
   for (int64_t j = 0; j < K; ++j) {
     T e = xent_exp(z[j] - m);
@@ -55,7 +60,7 @@ MINIDL_HD void softmax_xent_row(const T* z, int64_t K, int64_t label, T smoothin
   if (smoothing != T(0)) loss += smoothing * (lse - zsum / static_cast<T>(K));
   int64_t r = 0;
   for (int64_t j = 0; j < K; ++j) r += (z[j] > zy || (z[j] == zy && j < label)) ? 1 : 0;
-  rank = r;
+  rank = finite ? r : K;
 }
 
 // dlogits[i, j] for flat index i of [N, K].

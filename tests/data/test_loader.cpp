@@ -7,6 +7,10 @@
 #include <filesystem>
 #include <set>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "data/gzip.h"
 #include "data/loader.h"
 #include "data/synthetic.h"
@@ -295,7 +299,35 @@ TEST(Loader, ArgumentErrors) {
   EXPECT_MINIDL_ERROR(Loader(ds, Transform(), opt), "rank 2 of world size 2");
   opt.rank = 0, opt.world_size = 1, opt.device = Device::cuda(0);
   if (cuda_device_count() == 0) EXPECT_THROW(Loader(ds, Transform(), opt), Error);
+  opt.device = Device::cpu(), opt.batch_size = INT64_MAX;  // no overflow counting batches
+  EXPECT_EQ(Loader(ds, Transform(), opt).batches_per_epoch(), 1);
 }
+
+#if !defined(__SANITIZE_ADDRESS__)  // ASan reserves terabytes of address space: no limit fits
+// Workers that cannot start (here: an address-space limit leaves no room for their stacks) are an
+// error, not std::terminate from a joinable thread destroyed during the constructor's unwinding.
+TEST(Loader, WorkersThatCannotStartAreAnError) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    rlimit limit{size_t(2) << 30, size_t(2) << 30};  // 2 GiB; each thread stack reserves 8 MiB
+    ::setrlimit(RLIMIT_AS, &limit);
+    LoaderOptions opt;
+    opt.workers = 1000;
+    try {
+      Loader loader(cifar_like(10), Transform(), opt);
+    } catch (const Error& e) {
+      bool named = std::string(e.what()).find("cannot start loader worker") != std::string::npos;
+      ::_exit(named ? 0 : 2);
+    }
+    ::_exit(3);  // every worker started: the limit did not bite
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+#endif
 
 }  // namespace
 }  // namespace minidl

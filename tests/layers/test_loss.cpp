@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "layers/loss.h"
 #include "tests/layers/gradient_check.h"
@@ -74,6 +75,22 @@ TEST(SoftmaxCrossEntropy, TopKCountsWithTies) {
   EXPECT_EQ(loss.correct(3), 3);
   EXPECT_EQ(loss.top5(), 3);
   EXPECT_EQ(loss.correct(6), 4);
+}
+
+TEST(SoftmaxCrossEntropy, ANonFiniteLogitIsNeverCorrect) {
+  // all-NaN weights give all-NaN logits: scored "top-1 100%" before, as NaN compares false
+  const float nan = std::numeric_limits<float>::quiet_NaN(),
+              inf = std::numeric_limits<float>::infinity();
+  Tensor z = Tensor::from_vector<float>({nan, nan, nan,  //
+                                         nan, 0, 1,      //
+                                         inf, 0, 1,      //
+                                         2, 0, 1},       //
+                                        {4, 3});
+  SoftmaxCrossEntropy loss;
+  EXPECT_TRUE(std::isnan(loss.forward(z, labels_of({0, 1, 0, 0})).item<double>()));
+  EXPECT_EQ(loss.ranks().to_vector<int64_t>(), (std::vector<int64_t>{3, 3, 3, 0}));
+  EXPECT_EQ(loss.top1(), 1);
+  EXPECT_EQ(loss.correct(3), 1);  // even top-K: only the finite row
 }
 
 TEST(SoftmaxCrossEntropy, Errors) {
