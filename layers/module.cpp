@@ -179,7 +179,7 @@ std::map<std::string, Tensor> Module::state_dict() {
   return out;
 }
 
-void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
+void Module::check_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
   auto mine = named_tensors();
   std::vector<std::string> problems;
   std::set<std::string> known;
@@ -204,7 +204,11 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
       msg += "\n  ... and " + std::to_string(problems.size() - 10) + " more";
     MINIDL_FAIL(where(), ": load_state_dict: ", problems.size(), " problem(s):", msg);
   }
-  for (auto& [name, t] : mine) {
+}
+
+void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
+  check_state_dict(state, strict);
+  for (auto& [name, t] : named_tensors()) {
     Tensor dst = t;  // a handle: copies into the module's storage
     dst.copy_(state.at(name));
   }

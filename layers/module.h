@@ -88,6 +88,8 @@ class Module {
   // naming the tensor when one is missing from `state`, has another shape, or (strict) when
   // `state` holds a name the module does not have.
   void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+  // load_state_dict's checks alone: throws as it would, changes nothing.
+  void check_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
 
   // (Re)initialises this module's own parameters with a named scheme (layers/init.h); a no-op for
   // modules without weights. init_weights() calls it on every module of a tree.

@@ -117,4 +117,22 @@ void check_checkpoint_format(const Checkpoint& c, const std::string& path) {
                " (a run started by an older minidl cannot be resumed by this one)");
 }
 
+void check_checkpoint_config(const Checkpoint& c, const nlohmann::json& config,
+                             const std::string& path) {
+  if (!config.is_object()) return;  // a caller without a config (tests, the range test)
+  const nlohmann::json saved = c.state.value("config", nlohmann::json());
+  MINIDL_CHECK(saved.is_object(), "checkpoint '", path, "' holds no config");
+  auto changeable = [](const std::string& k) {
+    return k == "threads" || k == "workers" || k == "out";
+  };
+  for (const nlohmann::json* a : {&saved, &config})
+    for (const auto& [key, value] : a->items()) {
+      if (changeable(key)) continue;
+      const nlohmann::json mine = config.value(key, nlohmann::json()),
+                           theirs = saved.value(key, nlohmann::json());
+      MINIDL_CHECK(mine == theirs, "checkpoint '", path, "' was trained with ", key, " = ",
+                   theirs.dump().substr(0, 80), ", this run has ", mine.dump().substr(0, 80));
+    }
+}
+
 }  // namespace minidl

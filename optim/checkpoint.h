@@ -29,6 +29,10 @@ struct Checkpoint {
 constexpr int kCheckpointFormat = 2;
 // Throws unless `c` (read from `path`) has this build's format, naming both.
 void check_checkpoint_format(const Checkpoint& c, const std::string& path);
+// Throws unless the config stored in `c` equals `config` in every key but those that may change
+// between the parts of one run (threads, workers, out), naming the first key that differs.
+void check_checkpoint_config(const Checkpoint& c, const nlohmann::json& config,
+                             const std::string& path);
 
 // Writes RUN_DIR/checkpoints/iter_<iteration>/ and returns its path; replaces one of the same name.
 std::string save_checkpoint(const std::string& run_dir, int64_t iteration,

@@ -81,9 +81,19 @@ void MetricsObserver::on_iteration(const IterationRecord& r) {
     row.test_acc = r.eval->top1;
     row.test_top5 = r.eval->top5;
   }
-  row.elapsed_s = r.state->elapsed_s;
+  row.elapsed_s = r.totals.seconds;
   writer_.write(row);
   row_mark_ = r.totals;
+}
+
+nlohmann::json MetricsObserver::state() const {
+  return {{"row_mark", row_mark_.to_json()}};
+}
+
+void MetricsObserver::restore(const nlohmann::json& state) {
+  MINIDL_CHECK(state.is_object() && state.contains("row_mark"),
+               "metrics observer: the saved state has no 'row_mark'");
+  row_mark_ = TrainTotals::from_json(state.at("row_mark"));
 }
 
 }  // namespace minidl

@@ -46,6 +46,9 @@ class MetricsObserver : public TrainObserver {
   // keep_through: as MetricsWriter's (the iteration a resumed run continues from; -1: a new run).
   MetricsObserver(const std::string& path, int64_t keep_through, int64_t log_every);
   void on_iteration(const IterationRecord& r) override;
+  std::string name() const override { return "metrics"; }
+  nlohmann::json state() const override;
+  void restore(const nlohmann::json& state) override;
 
  private:
   MetricsWriter writer_;

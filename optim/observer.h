@@ -1,9 +1,14 @@
 // What the Solver tells its observers (the progress display and log lines, metrics.csv, the range
 // test): one IterationRecord after every iteration, in order, then the end of the run. Observers
 // only read. The running figures they show (loss since the epoch began, since the last metrics row)
-// are differences of the run's totals carried by every record, so the Solver keeps the only
-// counters and an observer keeps no more than where it last looked (a TrainTotals mark).
+// are differences of the run's totals (TrainState::totals) carried by every record, so the Solver
+// keeps the only counters and an observer keeps no more than where it last looked (a TrainTotals
+// mark). An observer with such a mark names itself (name()); the Solver saves its state() with
+// every checkpoint and hands it back to restore() on resume, so a resumed run reports exactly what
+// the uninterrupted run would have.
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
@@ -14,22 +19,6 @@
 namespace minidl {
 
 enum class SolverStatus { finished, interrupted, diverged, stopped_by_callback };
-
-// Sums over the iterations since the run (or its resume) began.
-struct TrainTotals {
-  double loss_sum = 0;  // batch-mean loss x batch size, summed
-  double correct = 0;   // top-1 correct samples
-  double samples = 0;
-  double seconds = 0;  // time spent in training iterations
-
-  TrainTotals since(const TrainTotals& mark) const {
-    return {loss_sum - mark.loss_sum, correct - mark.correct, samples - mark.samples,
-            seconds - mark.seconds};
-  }
-  double mean_loss() const { return loss_sum / samples; }
-  double accuracy() const { return correct / samples; }
-  double images_per_second() const { return samples / seconds; }
-};
 
 struct IterationRecord {
   int64_t iteration = 0;  // iterations completed, this one included
@@ -52,6 +41,11 @@ class TrainObserver {
   virtual void on_iteration(const IterationRecord& r) = 0;
   // The run ended (finished, interrupted, diverged or stopped); message says why in words.
   virtual void on_end(SolverStatus status, const std::string& message) {}
+
+  // Checkpointed state: "" (the default) for an observer without any.
+  virtual std::string name() const { return ""; }
+  virtual nlohmann::json state() const { return nullptr; }
+  virtual void restore(const nlohmann::json& state) {}
 };
 
 }  // namespace minidl

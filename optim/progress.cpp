@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
+
 namespace minidl {
 
 ProgressBar::ProgressBar(std::FILE* out, bool interactive, int64_t total, std::string label,
@@ -97,7 +99,9 @@ void ProgressObserver::on_iteration(const IterationRecord& r) {
     const std::string label = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs);
     for (Output& o : outputs_)
       o.bar = std::make_unique<ProgressBar>(o.file, o.interactive, in_epoch, label, log_every_);
-    epoch_mark_ = seen_;  // the totals before this epoch's first iteration
+    // The epoch's first iteration: its mark is the totals before it. A bar opened mid-epoch (the
+    // first after a resume) keeps the mark restored from the checkpoint.
+    if (r.iteration - 1 == first) epoch_mark_ = seen_;
   }
   seen_ = r.totals;
   if (!r.step_applied)
@@ -123,6 +127,17 @@ void ProgressObserver::on_iteration(const IterationRecord& r) {
     }
     finish(f);
   }
+}
+
+nlohmann::json ProgressObserver::state() const {
+  return {{"epoch_mark", epoch_mark_.to_json()}, {"seen", seen_.to_json()}};
+}
+
+void ProgressObserver::restore(const nlohmann::json& state) {
+  MINIDL_CHECK(state.is_object() && state.contains("epoch_mark") && state.contains("seen"),
+               "progress observer: the saved state needs 'epoch_mark' and 'seen'");
+  epoch_mark_ = TrainTotals::from_json(state.at("epoch_mark"));
+  seen_ = TrainTotals::from_json(state.at("seen"));
 }
 
 void ProgressObserver::on_end(SolverStatus, const std::string&) {

@@ -50,6 +50,9 @@ class ProgressObserver : public TrainObserver {
   ProgressObserver(std::FILE* terminal, std::FILE* log, int64_t log_every);
   void on_iteration(const IterationRecord& r) override;
   void on_end(SolverStatus status, const std::string& message) override;
+  std::string name() const override { return "progress"; }
+  nlohmann::json state() const override;
+  void restore(const nlohmann::json& state) override;
 
  private:
   struct Output {

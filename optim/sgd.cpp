@@ -125,10 +125,9 @@ std::map<std::string, Tensor> Sgd::state_dict() const {
   return state;
 }
 
-void Sgd::load_state_dict(const std::map<std::string, Tensor>& state) {
+void Sgd::check_state_dict(const std::map<std::string, Tensor>& state) const {
   check_arena("load_state_dict");
-  // The entries this optimiser expects, and where each goes.
-  std::map<std::string, Tensor> expected = state_dict();
+  const std::map<std::string, Tensor> expected = state_dict();
   for (const auto& [name, src] : state)
     MINIDL_CHECK(expected.count(name), "Sgd::load_state_dict: unexpected entry '", name,
                  "' (no parameter of this optimiser matches it, or it is f32 and has no master)");
@@ -144,7 +143,11 @@ void Sgd::load_state_dict(const std::map<std::string, Tensor>& state) {
                  "Sgd::load_state_dict: entry '", name, "' has dtype ", dtype_name(src.dtype()),
                  ", expected ", counter ? "i64" : "f32");
   }
-  for (auto& [name, dst] : expected) {
+}
+
+void Sgd::load_state_dict(const std::map<std::string, Tensor>& state) {
+  check_state_dict(state);
+  for (auto& [name, dst] : state_dict()) {
     if (name != "step") dst.copy_(state.at(name));
   }
   steps_ = state.at("step").item<int64_t>();

@@ -75,6 +75,8 @@ class Sgd {
   // Checks every name, shape and dtype first (an error names the missing, extra or mis-shaped
   // entry) and only then copies; a loaded master copy is also written (rounded) to the value.
   void load_state_dict(const std::map<std::string, Tensor>& state);
+  // load_state_dict's checks alone: throws as it would, changes nothing.
+  void check_state_dict(const std::map<std::string, Tensor>& state) const;
 
   // For benchmarks and tests: the table of the fused step and the scalars step() would use.
   const SgdPlan& plan() const { return plan_; }

@@ -84,18 +84,17 @@ IterationRecord Solver::train_iteration() {
 
   state_.iteration += 1;
   state_.skipped_steps += r.step_applied ? 0 : 1;
-  state_.elapsed_s += seconds;
   r.smoothed_loss = state_.smoothed.add(r.loss);
-  totals_.loss_sum += r.loss * n;
-  totals_.correct += correct;
-  totals_.samples += n;
-  totals_.seconds += seconds;
+  state_.totals.loss_sum += r.loss * n;
+  state_.totals.correct += correct;
+  state_.totals.samples += n;
+  state_.totals.seconds += seconds;
 
   r.iteration = state_.iteration;
   r.iters_per_epoch = iters_per_epoch_;
   r.max_iter = options_.max_iter;
   r.top1 = static_cast<double>(correct) / std::max<int64_t>(n, 1);
-  r.totals = totals_;
+  r.totals = state_.totals;
   r.state = &state_;
   return r;
 }
@@ -144,13 +143,24 @@ bool Solver::checkpoint_due() const {
 
 // ---- checkpoints ----
 
+void Solver::add_observer(TrainObserver& observer) {
+  observers_.push_back(&observer);
+  const std::string name = observer.name();
+  if (!name.empty() && observer_states_.is_object() && observer_states_.contains(name))
+    observer.restore(observer_states_.at(name));
+}
+
 std::string Solver::save_checkpoint() {
   MINIDL_CHECK(!options_.run_dir.empty(), "solver: no run directory to write a checkpoint into");
+  nlohmann::json observers = nlohmann::json::object();
+  for (const TrainObserver* o : observers_)
+    if (!o->name().empty()) observers[o->name()] = o->state();
   Checkpoint c;
   c.model = model_.state_dict();
   c.optimizer = optimizer_.state_dict();
   c.state = {{"format", kCheckpointFormat},
              {"train_state", state_.to_json()},
+             {"observers", observers},
              {"lr_schedule", lr_.spec()},
              {"momentum_schedule", momentum_.spec()},
              {"config", options_.config}};
@@ -159,21 +169,57 @@ std::string Solver::save_checkpoint() {
   return dir;
 }
 
-void Solver::resume(const std::string& path) {
-  Checkpoint c = load_checkpoint(path);
-  check_checkpoint_format(c, path);
-  std::string lr = c.state.value("lr_schedule", std::string());
-  MINIDL_CHECK(lr == lr_.spec(), "checkpoint '", path, "' was trained with lr schedule ", lr,
-               ", not ", lr_.spec());
+std::string Solver::resume(const std::string& path, std::vector<std::string>* skipped) {
+  namespace fs = std::filesystem;
+  if (fs::exists(fs::path(path) / "state.json")) {  // one checkpoint folder: that one or nothing
+    resume_from(path);
+    return path;
+  }
+  std::vector<std::string> folders = list_checkpoints(path), reasons;
+  MINIDL_CHECK(!folders.empty(), "'", path, "' holds no checkpoint (", path, "/checkpoints)");
+  for (auto it = folders.rbegin(); it != folders.rend(); ++it) {
+    try {
+      resume_from(*it);
+      if (skipped) *skipped = reasons;
+      return *it;
+    } catch (const Error& e) {
+      reasons.push_back(*it + ": " + e.what());
+    }
+  }
+  std::string all;
+  for (const std::string& r : reasons) all += "\n  " + r;
+  MINIDL_FAIL("no checkpoint of '", path, "' can be resumed:", all);
+}
+
+// Everything is read and checked before anything is changed, so a checkpoint that does not fit
+// leaves the Solver, the model and the optimiser as they were.
+void Solver::resume_from(const std::string& folder) {
+  Checkpoint c = load_checkpoint(folder);
+  check_checkpoint_format(c, folder);
+  for (const auto& [key, schedule] :
+       {std::pair{"lr_schedule", &lr_}, {"momentum_schedule", &momentum_}}) {
+    std::string spec = c.state.value(key, std::string());
+    MINIDL_CHECK(spec == schedule->spec(), "checkpoint '", folder, "' was trained with ", key, " ",
+                 spec, ", not ", schedule->spec());
+  }
+  check_checkpoint_config(c, options_.config, folder);
   TrainState state;
   try {
     state = TrainState::from_json(c.state.at("train_state"));
   } catch (const std::exception& e) {
-    MINIDL_FAIL("checkpoint '", path, "': ", e.what());
+    MINIDL_FAIL("checkpoint '", folder, "': ", e.what());
   }
+  MINIDL_CHECK(state.iteration <= options_.max_iter, "checkpoint '", folder, "' is at iteration ",
+               state.iteration, ", past this run's ", options_.max_iter);
+  model_.check_state_dict(c.model);
+  optimizer_.check_state_dict(c.optimizer);
   model_.load_state_dict(c.model);
   optimizer_.load_state_dict(c.optimizer);
   state_ = state;
+  observer_states_ = c.state.value("observers", nlohmann::json::object());
+  for (TrainObserver* o : observers_)
+    if (!o->name().empty() && observer_states_.contains(o->name()))
+      o->restore(observer_states_.at(o->name()));
   train_.set_position(loader_position(state_.iteration, iters_per_epoch_));
 }
 

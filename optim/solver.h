@@ -57,8 +57,9 @@ class Solver {
   Solver(Module& model, SoftmaxCrossEntropy& loss, Sgd& optimizer, const Schedule& lr,
          const Schedule& momentum, Loader& train, Loader* test, SolverOptions options);
 
-  // Observers get every record, in the order they were added; they must outlive run().
-  void add_observer(TrainObserver& observer) { observers_.push_back(&observer); }
+  // Observers get every record, in the order they were added; they must outlive run(). One added
+  // after resume() gets its state from the checkpoint (TrainObserver::restore).
+  void add_observer(TrainObserver& observer);
   // Called after every iteration (after the observers); returning false stops run().
   void on_iteration(std::function<bool(const IterationRecord&)> callback) {
     callback_ = std::move(callback);
@@ -69,15 +70,21 @@ class Solver {
 
   // Writes a checkpoint of the current state into run_dir; returns its folder.
   std::string save_checkpoint();
-  // Restores model, optimiser and TrainState from a checkpoint folder or a run directory (its
-  // newest checkpoint); the train loader continues where the run was.
-  void resume(const std::string& path);
+
+  // Restores model, optimiser, TrainState and the observers' states from a checkpoint folder, or
+  // from a run directory's newest readable checkpoint: a newer one that cannot be read or does not
+  // fit this run is skipped, and `skipped` (if given) gets "folder: why" for each. The checkpoint
+  // must fit the run: format, schedules, the config (but threads, workers and out), an iteration
+  // within max_iter, a consistent TrainState; nothing is changed by one that does not. Returns the
+  // checkpoint folder used; the train loader continues where the run was.
+  std::string resume(const std::string& path, std::vector<std::string>* skipped = nullptr);
 
   const TrainState& state() const { return state_; }
   const std::string& message() const { return message_; }
   const EvalResult& last_eval() const { return last_eval_; }
 
  private:
+  void resume_from(const std::string& folder);
   IterationRecord train_iteration();
   bool diverged(const IterationRecord& r);  // sets message_
   SolverStatus interrupt();
@@ -97,7 +104,7 @@ class Solver {
   std::vector<TrainObserver*> observers_;
   std::function<bool(const IterationRecord&)> callback_;
   TrainState state_;
-  TrainTotals totals_;  // since this process started training (observers read differences)
+  nlohmann::json observer_states_;  // from the resumed checkpoint, by observer name
   EvalResult last_eval_;
   std::string message_;
 };

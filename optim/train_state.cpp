@@ -6,6 +6,32 @@
 
 namespace minidl {
 
+namespace {
+
+int64_t integer_field(const nlohmann::json& j, const char* key) {
+  MINIDL_CHECK(j.contains(key), "train state: no '", key, "'");
+  const nlohmann::json& v = j.at(key);
+  MINIDL_CHECK(v.is_number_integer(), "train state: '", key, "' must be an integer, got ",
+               v.dump().substr(0, 40));
+  return v.get<int64_t>();
+}
+
+double number_field(const nlohmann::json& j, const char* key) {
+  MINIDL_CHECK(j.contains(key), "train state: no '", key, "'");
+  const nlohmann::json& v = j.at(key);
+  MINIDL_CHECK(v.is_number() && std::isfinite(v.get<double>()), "train state: '", key,
+               "' must be a finite number, got ", v.dump().substr(0, 40));
+  return v.get<double>();
+}
+
+const nlohmann::json& object_field(const nlohmann::json& j, const char* key) {
+  MINIDL_CHECK(j.is_object() && j.contains(key) && j.at(key).is_object(), "train state: '", key,
+               "' must be a map");
+  return j.at(key);
+}
+
+}  // namespace
+
 double SmoothedLoss::add(double loss) {
   ++count;
   average = 0.98 * average + 0.02 * loss;
@@ -14,30 +40,44 @@ double SmoothedLoss::add(double loss) {
   return smoothed;
 }
 
+nlohmann::json TrainTotals::to_json() const {
+  return {{"loss_sum", loss_sum}, {"correct", correct}, {"samples", samples}, {"seconds", seconds}};
+}
+
+TrainTotals TrainTotals::from_json(const nlohmann::json& j) {
+  MINIDL_CHECK(j.is_object(), "train state: totals must be a map");
+  TrainTotals t{number_field(j, "loss_sum"), number_field(j, "correct"), number_field(j, "samples"),
+                number_field(j, "seconds")};
+  MINIDL_CHECK(t.correct >= 0 && t.samples >= t.correct && t.seconds >= 0,
+               "train state: totals are inconsistent (", j.dump().substr(0, 120), ")");
+  return t;
+}
+
 nlohmann::json TrainState::to_json() const {
   return {
       {"iteration", iteration},
       {"skipped_steps", skipped_steps},
       {"smoothed_loss",
        {{"average", smoothed.average}, {"minimum", smoothed.minimum}, {"count", smoothed.count}}},
-      {"elapsed_s", elapsed_s}};
+      {"totals", totals.to_json()}};
 }
 
 TrainState TrainState::from_json(const nlohmann::json& j) {
+  MINIDL_CHECK(j.is_object(), "train state: must be a map");
   TrainState s;
-  try {
-    s.iteration = j.at("iteration").get<int64_t>();
-    s.skipped_steps = j.at("skipped_steps").get<int64_t>();
-    const nlohmann::json& l = j.at("smoothed_loss");
-    s.smoothed.average = l.at("average").get<double>();
-    s.smoothed.minimum = l.at("minimum").get<double>();
-    s.smoothed.count = l.at("count").get<int64_t>();
-    s.elapsed_s = j.at("elapsed_s").get<double>();
-  } catch (const nlohmann::json::exception& e) {
-    MINIDL_FAIL("train state: ", e.what());
-  }
+  s.iteration = integer_field(j, "iteration");
+  s.skipped_steps = integer_field(j, "skipped_steps");
+  const nlohmann::json& l = object_field(j, "smoothed_loss");
+  s.smoothed.count = integer_field(l, "count");
+  // a diverged or empty run may hold NaN here: only the type is checked
+  MINIDL_CHECK(l.contains("average") && l.at("average").is_number() && l.contains("minimum") &&
+                   l.at("minimum").is_number(),
+               "train state: smoothed_loss needs numbers 'average' and 'minimum'");
+  s.smoothed.average = l.at("average").get<double>();
+  s.smoothed.minimum = l.at("minimum").get<double>();
+  s.totals = TrainTotals::from_json(object_field(j, "totals"));
   MINIDL_CHECK(s.iteration >= 0 && s.skipped_steps >= 0 && s.skipped_steps <= s.iteration &&
-                   s.smoothed.count >= 0,
+                   s.smoothed.count >= 0 && s.smoothed.count <= s.iteration,
                "train state: iteration ", s.iteration, ", skipped_steps ", s.skipped_steps,
                ", smoothed count ", s.smoothed.count, " are inconsistent");
   return s;

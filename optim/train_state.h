@@ -8,7 +8,9 @@
 //    sample index) (data/loader.h); each Dropout layer keeps its stream in its state_dict
 //    ("rng_state"), so it travels with the weights; weight init ran before the first iteration;
 //  - the optimiser's own state (momentum buffers, master weights, its applied-step count):
-//    Sgd::state_dict.
+//    Sgd::state_dict;
+//  - where an observer last looked (metrics.csv's previous row): the observer's own state, saved
+//    beside this one (optim/observer.h).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -30,14 +32,35 @@ struct SmoothedLoss {
   double add(double loss);
 };
 
+// Sums over every iteration of the run so far. Running figures (the loss since the epoch began,
+// since the last metrics row) are differences of two of these.
+struct TrainTotals {
+  double loss_sum = 0;  // batch-mean loss x batch size, summed
+  double correct = 0;   // top-1 correct samples
+  double samples = 0;
+  double seconds = 0;  // time spent in training iterations (evaluations and checkpoints excluded)
+
+  TrainTotals since(const TrainTotals& mark) const {
+    return {loss_sum - mark.loss_sum, correct - mark.correct, samples - mark.samples,
+            seconds - mark.seconds};
+  }
+  double mean_loss() const { return loss_sum / samples; }
+  double accuracy() const { return correct / samples; }
+  double images_per_second() const { return samples / seconds; }
+
+  nlohmann::json to_json() const;
+  static TrainTotals from_json(const nlohmann::json& j);  // throws naming a bad field
+};
+
 struct TrainState {
   int64_t iteration = 0;      // iterations completed (applied and skipped steps alike)
   int64_t skipped_steps = 0;  // iterations whose step a non-finite gradient skipped
   SmoothedLoss smoothed;
-  double elapsed_s = 0;  // time in training iterations (evaluations and checkpoints excluded)
+  TrainTotals totals;
 
   nlohmann::json to_json() const;
-  // Throws naming the missing or mistyped field.
+  // Every field must be there with its type (integers as integers) and the values consistent;
+  // throws naming the field.
   static TrainState from_json(const nlohmann::json& j);
 };
 

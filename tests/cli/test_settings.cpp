@@ -96,6 +96,13 @@ TEST(Settings, ValidationNamesTheKey) {
       {[](Settings& s) { s.run.device = "tpu"; }, "unknown device 'tpu'"},
       {[](Settings& s) { s.loop.eval_batches = 0; }, "'eval_batches'"},
       {[](Settings& s) { s.schedule.lr = ""; }, "'lr' must be a schedule"},
+      {[](Settings& s) { s.run.out = "runs/\xff"; }, "'out' is not valid UTF-8"},
+      {[](Settings& s) {
+         s.model.model_options = {{"\xc3", "1"}};
+       },
+       "'model_options' is not"},
+      {[](Settings& s) { s.optim.weight_decay = -1; }, "'weight_decay' must be a finite"},
+      {[](Settings& s) { s.schedule.epochs = -1; }, "'epochs' must be >= 0"},
   };
   for (const auto& [change, fragment] : cases) {
     Settings s;

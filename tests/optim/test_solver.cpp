@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <functional>
 
 #include "data/synthetic.h"
 #include "layers/layers.h"
 #include "optim/checkpoint.h"
+#include "optim/metrics.h"
 #include "optim/solver.h"
 #include "tests/testing.h"
 
@@ -114,18 +117,23 @@ TEST(Solver, RefusesACheckpointOfAnotherFormatOrSchedule) {
   Experiment a(1, options(dir.str()));
   a.solver->on_iteration([](const IterationRecord& r) { return r.iteration < 5; });
   a.solver->run();
-  std::string ckpt = latest_checkpoint(dir.str());
-  Checkpoint c = load_checkpoint(ckpt);
+  Checkpoint c = load_checkpoint(latest_checkpoint(dir.str()));
   c.state.erase("format");  // as a format-1 checkpoint has it
-  save_checkpoint(dir.str(), 99, c);
+  std::string bad = save_checkpoint(dir.str(), 99, c);
   Experiment b(1, options(dir.str()));
-  EXPECT_MINIDL_ERROR(b.solver->resume(dir.str()), "format 1", "this minidl reads format 2");
+  EXPECT_MINIDL_ERROR(b.solver->resume(bad), "format 1", "this minidl reads format 2");
 
   c.state["format"] = kCheckpointFormat;
-  c.state["lr_schedule"] = "fixed:value=1";
+  c.state["momentum_schedule"] = "fixed:value=0.5";
   save_checkpoint(dir.str(), 99, c);
-  EXPECT_MINIDL_ERROR(b.solver->resume(dir.str()), "lr schedule fixed:value=1");
+  EXPECT_MINIDL_ERROR(b.solver->resume(bad), "momentum_schedule fixed:value=0.5");
   EXPECT_EQ(b.solver->state().iteration, 0) << "nothing is loaded from a refused checkpoint";
+  // the run directory: the refused newest is skipped, the older one (iteration 5) resumed
+  std::vector<std::string> skipped;
+  b.solver->resume(dir.str(), &skipped);
+  EXPECT_EQ(b.solver->state().iteration, 5);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find("momentum_schedule"), std::string::npos) << skipped[0];
 }
 
 // Keeps every record it is given.
@@ -210,21 +218,109 @@ TEST(TrainState, RoundTripsAndNamesABadField) {
   s.skipped_steps = 2;
   s.smoothed.add(2.5);
   s.smoothed.add(1.25);
-  s.elapsed_s = 3.75;
+  s.totals = {30.5, 12, 20, 3.75};
   TrainState back = TrainState::from_json(nlohmann::json::parse(s.to_json().dump()));
   EXPECT_EQ(back.iteration, 41);
   EXPECT_EQ(back.skipped_steps, 2);
   EXPECT_EQ(back.smoothed.average, s.smoothed.average);
   EXPECT_EQ(back.smoothed.minimum, s.smoothed.minimum);
   EXPECT_EQ(back.smoothed.count, 2);
-  EXPECT_EQ(back.elapsed_s, 3.75);
-  nlohmann::json j = s.to_json();
-  j.erase("skipped_steps");
-  EXPECT_MINIDL_ERROR(TrainState::from_json(j), "skipped_steps");
-  j = s.to_json();
-  j["skipped_steps"] = 50;
-  EXPECT_MINIDL_ERROR(TrainState::from_json(j), "inconsistent");
+  EXPECT_EQ(back.totals.loss_sum, 30.5);
+  EXPECT_EQ(back.totals.seconds, 3.75);
+  const std::pair<std::function<void(nlohmann::json&)>, std::string> bad[] = {
+      {[](nlohmann::json& j) { j.erase("skipped_steps"); }, "no 'skipped_steps'"},
+      {[](nlohmann::json& j) { j["skipped_steps"] = 50; }, "inconsistent"},
+      {[](nlohmann::json& j) { j["iteration"] = -5; }, "inconsistent"},
+      {[](nlohmann::json& j) { j["iteration"] = 1e12; }, "'iteration' must be an integer"},
+      {[](nlohmann::json& j) { j["totals"]["seconds"] = "x"; }, "'seconds' must be a finite"},
+      {[](nlohmann::json& j) { j["totals"]["samples"] = -1.0; }, "totals are inconsistent"},
+      {[](nlohmann::json& j) { j["smoothed_loss"] = 3; }, "'smoothed_loss' must be a map"},
+  };
+  for (const auto& [change, fragment] : bad) {
+    nlohmann::json j = s.to_json();
+    change(j);
+    EXPECT_MINIDL_ERROR(TrainState::from_json(j), fragment);
+  }
   EXPECT_EQ(loader_position(13, 6), (LoaderPosition{2, 1}));
+}
+
+// metrics.csv rows without their timing columns (img_per_s, elapsed_s).
+std::vector<std::string> metrics_rows(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(in, line);) {
+    size_t cut = line.size();
+    for (int commas = 0; commas < 2 && cut != std::string::npos; ++commas)
+      cut = line.rfind(',', cut - 1);
+    rows.push_back(line.substr(0, cut));
+  }
+  return rows;
+}
+
+// A run with metrics.csv (a row every 3 iterations: rows and checkpoints, every 5, do not align).
+SolverStatus run_with_metrics(Experiment& e, const std::string& dir, int64_t keep_through,
+                              int64_t stop_at = -1) {
+  MetricsObserver metrics(dir + "/metrics.csv", keep_through, 3);
+  e.solver->add_observer(metrics);
+  if (stop_at > 0)
+    e.solver->on_iteration([stop_at](const IterationRecord& r) { return r.iteration < stop_at; });
+  return e.solver->run();
+}
+
+TEST(Solver, AResumedRunReportsWhatTheUninterruptedOneDid) {
+  TempDir dir;
+  const std::string a = dir.str() + "/a", b = dir.str() + "/b";
+  Experiment ea(1, options(a));
+  fs::create_directories(a);
+  ASSERT_EQ(run_with_metrics(ea, a, -1), SolverStatus::finished);
+  {
+    Experiment eb(1, options(b));
+    fs::create_directories(b);
+    ASSERT_EQ(run_with_metrics(eb, b, -1, 12), SolverStatus::stopped_by_callback);
+  }
+  Experiment ec(7, options(b));
+  EXPECT_EQ(ec.solver->resume(b), latest_checkpoint(b));  // iteration 10
+  ASSERT_EQ(run_with_metrics(ec, b, ec.solver->state().iteration), SolverStatus::finished);
+  // the running train loss and accuracy of every row, the row across the resume included
+  EXPECT_EQ(metrics_rows(b + "/metrics.csv"), metrics_rows(a + "/metrics.csv"));
+  EXPECT_EQ(ec.solver->state().totals.loss_sum, ea.solver->state().totals.loss_sum);
+}
+
+TEST(Solver, ResumeFallsBackFromAnUnreadableCheckpointAndRefusesOneThatDoesNotFit) {
+  TempDir dir;
+  {
+    Experiment e(1, options(dir.str()));
+    e.solver->on_iteration([](const IterationRecord& r) { return r.iteration < 12; });
+    e.solver->run();  // checkpoints at 5 and 10
+  }
+  std::vector<std::string> folders = list_checkpoints(dir.str());
+  ASSERT_EQ(folders.size(), 2u);
+  fs::resize_file(folders[1] + "/model.safetensors", 100);  // the newest, cut short
+  Experiment e(1, options(dir.str()));
+  std::vector<std::string> skipped;
+  EXPECT_EQ(e.solver->resume(dir.str(), &skipped), folders[0]);
+  EXPECT_EQ(e.solver->state().iteration, 5);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find(folders[1]), std::string::npos) << skipped[0];
+  EXPECT_NE(skipped[0].find("model.safetensors"), std::string::npos) << skipped[0];
+
+  // a checkpoint beyond the run's length, or of another experiment, changes nothing
+  SolverOptions shorter = options(dir.str());
+  shorter.max_iter = 4;
+  Experiment s(1, shorter);
+  EXPECT_MINIDL_ERROR(s.solver->resume(folders[0]), "iteration 5, past this run's 4");
+  SolverOptions other = options(dir.str());
+  other.config = {{"batch_size", 64}};
+  Checkpoint c = load_checkpoint(folders[0]);
+  c.state["config"] = {{"batch_size", 32}, {"threads", 1}};
+  save_checkpoint(dir.str(), 5, c);
+  Experiment o(1, other);
+  std::map<std::string, Tensor> before = o.net->state_dict();
+  EXPECT_MINIDL_ERROR(o.solver->resume(folders[0]), "trained with batch_size = 32",
+                      "this run has 64");
+  EXPECT_EQ(o.solver->state().iteration, 0);
+  for (const auto& [name, t] : o.net->state_dict())
+    EXPECT_TRUE(testing::all_close(t, before.at(name), 0, 0)) << name;
 }
 
 }  // namespace

@@ -46,6 +46,9 @@ Datasets load_datasets(const DataSettings& s, const RunSettings& run) {
                   "'; known: fashion-mnist, mnist, cifar10, cifar100, imagefolder, synthetic");
     }
   });
+  if (d.train->size() == 0 || d.test->size() == 0)
+    throw UsageError("dataset " + name + (dir.empty() ? "" : " in " + dir) + ": the " +
+                     (d.train->size() == 0 ? "training" : "test") + " set is empty");
   int64_t holdout = s.val_split;
   if (holdout < 0 || holdout >= d.train->size())
     throw UsageError("val_split must be in [0, " + std::to_string(d.train->size()) + "), got " +

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/parallel.h"
+#include "core/text.h"
 #include "layers/init.h"
 #include "tools/train/cli.h"
 
@@ -247,6 +248,15 @@ void Settings::merge(const nlohmann::json& values, const std::string& source) {
 }
 
 void Settings::validate() const {
+  // every text ends up in RUN/config.json: JSON holds UTF-8 only
+  Settings copy = *this;
+  for (const Field& f : copy.fields()) {
+    nlohmann::json v = field_json(f);
+    std::string text = v.is_string() ? v.get<std::string>() : "";
+    if (v.is_object())
+      for (auto& [k, e] : v.items()) text += k + (e.is_string() ? e.get<std::string>() : "");
+    if (!is_utf8(text)) bad(f.key, "is not valid UTF-8 text");
+  }
   model.validate();
   data.validate();
   optim.validate();

@@ -20,11 +20,13 @@
 #include "optim/progress.h"
 #include "optim/schedule_config.h"
 #include "optim/solver.h"
-#include "tools/train/config_file.h"
 #include "tools/train/experiment.h"
+#include "tools/train/run_dir.h"
 #include "tools/train/settings_flags.h"
 
 namespace minidl::cli {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -52,39 +54,23 @@ struct Log {
   }
 };
 
-// The settings of the run: the flags' (over a config file, over the defaults), or with --resume
-// the run's own config.json, where only --threads and --workers may change.
-Settings train_settings(const SettingsFlags& flags, const std::string& resume) {
-  namespace fs = std::filesystem;
-  if (resume.empty()) return resolve_settings(flags, Settings());
-  std::string cfg = resume + "/config.json";
-  if (!fs::exists(cfg))
-    throw UsageError("--resume " + resume + ": no config.json there (not a run directory)");
-  std::vector<std::string> given = given_keys(flags);
-  if (!flags.config.empty()) given.push_back("config");
-  for (const std::string& k : given)
-    if (k != "threads" && k != "workers")
-      throw UsageError("--resume takes the run's own settings; --" + k +
-                       " cannot be changed (only --threads, --workers)");
-  Settings s;
-  s.merge(read_config_file(cfg), cfg);
-  s = resolve_settings(flags, s);
-  s.run.out = resume;
-  if (latest_checkpoint(resume).empty())
-    throw UsageError("--resume " + resume + ": no checkpoint in " + resume + "/checkpoints");
-  return s;
+// The final line of a run that ended: the last evaluation, when there was one.
+void report_result(Log& log, const Solver& solver) {
+  const EvalResult& e = solver.last_eval();
+  if (e.samples > 0)
+    log.say("test accuracy %.2f%% (top-5 %.2f%%, loss %.4f) on %lld images\n", 100 * e.top1,
+            100 * e.top5, e.loss, static_cast<long long>(e.samples));
 }
 
 int run_train(const SettingsFlags& flags, const std::string& resume, bool force) {
-  namespace fs = std::filesystem;
   Settings s = train_settings(flags, resume);
   // ---- everything that can be wrong with the input is checked before anything is written ----
   s.validate();  // a bad --device fails here, before the data is read
   const std::string out = s.run.out;
-  if (resume.empty() && !force &&
-      (fs::exists(out + "/metrics.csv") || fs::exists(out + "/checkpoints")))
-    throw UsageError("run directory '" + out + "' already holds a run; use --resume " + out +
-                     " to continue it, --force to overwrite it, or another --out");
+  if (resume.empty() && !force && holds_run(out))
+    throw UsageError(
+        "run directory '" + out + "' already holds a run; use --resume " + out +
+        " to continue it, --force to move it aside and start afresh, or another --out");
   s.run.apply_threads();
   Datasets data = load_datasets(s.data, s.run);
   s.data.normalize = {{"mean", data.stats.mean}, {"std", data.stats.std}};  // for eval/predict
@@ -103,11 +89,34 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   const SgdOptions so = s.optim.sgd();
   Sgd opt(*net, so);
   SoftmaxCrossEntropy loss(s.optim.label_smoothing);
+  SolverOptions o;
+  o.max_iter = max_iter;
+  o.eval_every = s.loop.eval_every;
+  o.eval_batches = s.loop.eval_batches;
+  o.checkpoint_every = s.loop.checkpoint_every;
+  o.keep_checkpoints = static_cast<int>(s.loop.keep_checkpoints);
+  o.run_dir = out;
+  o.stop = &g_stop;
+  o.config = s.to_json();
+  Solver solver(*net, loss, opt, *lr, *mom, *train, test.get(), o);
+  std::vector<std::string> skipped;
+  std::string resumed_from;
+  if (!resume.empty()) {
+    resumed_from = usage_guard([&] { return solver.resume(resume, &skipped); });
+    if (solver.state().iteration == max_iter) {  // nothing to train: say so, write nothing
+      std::printf("the run in %s finished at iteration %lld; nothing to train\n", out.c_str(),
+                  static_cast<long long>(max_iter));
+      return kOk;
+    }
+  }
 
   // ---- the run ----
+  Log log;
+  if (force && resume.empty() && holds_run(out))
+    log.say("--force: moved the run that was in %s to %s\n", out.c_str(),
+            move_run_aside(out).c_str());
   fs::create_directories(out);
   write_file_atomic(out + "/config.json", s.to_json().dump(2) + "\n");
-  Log log;
   log.file = std::fopen((out + "/log.txt").c_str(), resume.empty() ? "w" : "a");
   log.say(
       "minidl_train train: %s (%lld parameters) on %s: %lld train / %lld test images, batch %lld, "
@@ -119,22 +128,11 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   log.say("  lr %s\n  momentum %s\n  sgd %s%s, weight decay %g; run directory %s\n",
           lr->spec().c_str(), mom->spec().c_str(), sgd_form_name(so.form),
           so.nesterov ? " nesterov" : "", so.weight_decay, out.c_str());
-
-  SolverOptions o;
-  o.max_iter = max_iter;
-  o.eval_every = s.loop.eval_every;
-  o.eval_batches = s.loop.eval_batches;
-  o.checkpoint_every = s.loop.checkpoint_every;
-  o.keep_checkpoints = static_cast<int>(s.loop.keep_checkpoints);
-  o.run_dir = out;
-  o.stop = &g_stop;
-  o.config = s.to_json();
-  Solver solver(*net, loss, opt, *lr, *mom, *train, test.get(), o);
-  if (!resume.empty()) {
-    solver.resume(resume);
-    log.say("resumed from %s at iteration %lld\n", latest_checkpoint(resume).c_str(),
+  for (const std::string& why : skipped) log.say("warning: skipped checkpoint %s\n", why.c_str());
+  if (!resumed_from.empty())
+    log.say("resumed from %s at iteration %lld\n", resumed_from.c_str(),
             static_cast<long long>(solver.state().iteration));
-  }
+
   const int64_t log_every = s.loop.log_every;
   ProgressObserver progress(stdout, log.file, log_every);
   MetricsObserver metrics(out + "/metrics.csv", resume.empty() ? -1 : solver.state().iteration,
@@ -150,8 +148,7 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
             static_cast<long long>(solver.state().skipped_steps));
   switch (status) {
     case SolverStatus::finished:
-      log.say("test accuracy %.2f%% (top-5 %.2f%%, loss %.4f)\n", 100 * solver.last_eval().top1,
-              100 * solver.last_eval().top5, solver.last_eval().loss);
+      report_result(log, solver);
       return kOk;
     case SolverStatus::interrupted:
       return kInterrupted;
@@ -174,7 +171,8 @@ void add_train_verb(CLI::App& app, int& exit_code) {
   auto force = std::make_shared<bool>(false);
   verb->add_option("--resume", *resume,
                    "Continue the run in this directory from its newest checkpoint");
-  verb->add_flag("--force", *force, "Overwrite a run already in --out");
+  verb->add_flag("--force", *force,
+                 "Start afresh in an --out that holds a run, moving that run aside first");
   verb->callback(
       [flags, resume, force, &exit_code] { exit_code = run_train(*flags, *resume, *force); });
 }
