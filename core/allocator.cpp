@@ -81,6 +81,11 @@ MemoryStats cpu_memory_stats() {
   return s;
 }
 
+void cpu_reset_peak() {
+  if (cpu_cache_enabled()) return cpu_cache().reset_peak();
+  g_uncached_peak = g_uncached.load();
+}
+
 void cpu_release_cached() {
   if (cpu_cache_enabled()) cpu_cache().release_cached();
 }

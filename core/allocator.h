@@ -30,6 +30,7 @@ struct MemoryStats {
 void* cpu_allocate(size_t nbytes);
 void cpu_free(void* ptr, size_t nbytes);
 MemoryStats cpu_memory_stats();
+void cpu_reset_peak();      // peak_allocated := allocated (a measurement window starts)
 void cpu_release_cached();  // gives cached host blocks back to the system
 
 // Size bins: requests round up to one of four sizes per power of two (at least 512 bytes), so that

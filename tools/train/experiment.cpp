@@ -100,14 +100,22 @@ static LoaderOptions loader_options(const DataSettings& s, const RunSettings& ru
   return o;
 }
 
-std::unique_ptr<Loader> make_train_loader(const DataSettings& s, const RunSettings& run,
-                                          const Datasets& d) {
+// The training transform: random-resized crops for ImageFolder, the augment setting otherwise.
+static Transform train_transform(const DataSettings& s, const Datasets& d) {
   Shape shape = d.train->image_shape();
   if (shape[1] < 0) shape = {shape[0], 224, 224};
-  Transform t = s.dataset == "imagefolder"
-                    ? Transform().random_resized_crop(224, 224).random_flip().normalize(d.stats)
-                    : train_transform(s, shape, d.stats);
-  return std::make_unique<Loader>(d.train, t, loader_options(s, run, true));
+  return s.dataset == "imagefolder"
+             ? Transform().random_resized_crop(224, 224).random_flip().normalize(d.stats)
+             : train_transform(s, shape, d.stats);
+}
+
+Shape train_sample_shape(const DataSettings& s, const Datasets& d) {
+  return train_transform(s, d).output_shape(d.train->image_shape());
+}
+
+std::unique_ptr<Loader> make_train_loader(const DataSettings& s, const RunSettings& run,
+                                          const Datasets& d) {
+  return std::make_unique<Loader>(d.train, train_transform(s, d), loader_options(s, run, true));
 }
 
 std::unique_ptr<Loader> make_eval_loader(const DataSettings& s, const RunSettings& run,

@@ -18,6 +18,8 @@ struct Datasets {
 };
 Datasets load_datasets(const DataSettings& s, const RunSettings& run);
 
+// [C, H, W] of one transformed training sample (what make_train_loader's batches hold).
+Shape train_sample_shape(const DataSettings& s, const Datasets& d);
 std::unique_ptr<Loader> make_train_loader(const DataSettings& s, const RunSettings& run,
                                           const Datasets& d);
 std::unique_ptr<Loader> make_eval_loader(const DataSettings& s, const RunSettings& run,

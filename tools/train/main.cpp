@@ -13,9 +13,9 @@
 
 using namespace minidl;
 
-// Library messages end with "(in fn at file:line)", useful for bugs but noise for a user's typo.
-// Drops each " (in ... at ...:N)" group (no parentheses inside), scanning once: no regex on text
-// that may hold user input.
+// Library messages end with "[failed condition] (in fn at file:line)", useful for bugs but noise
+// for a user's typo. Drops each " (in ... at ...:N)" group (no parentheses inside) and the " [...]"
+// right before it, scanning once: no regex on text that may hold user input.
 static std::string strip_location(const std::string& message) {
   std::string out;
   size_t pos = 0;
@@ -29,7 +29,12 @@ static std::string strip_location(const std::string& message) {
                  colon + 1 < inner.size() &&
                  inner.find_first_not_of("0123456789", colon + 1) == std::string::npos;
     }
-    out += message.substr(pos, at - pos);
+    std::string before = message.substr(pos, at - pos);
+    if (location && !before.empty() && before.back() == ']') {
+      size_t open = before.rfind(" [");
+      if (open != std::string::npos) before.erase(open);
+    }
+    out += before;
     if (!location) out += " (in ";
     pos = location ? close + 1 : at + 5;
   }

@@ -13,6 +13,7 @@
 #include "layers/loss.h"
 #include "optim/sgd.h"
 #include "tools/train/experiment.h"
+#include "tools/train/memory_check.h"
 #include "tools/train/settings_flags.h"
 
 namespace minidl::cli {
@@ -49,6 +50,7 @@ int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
   Shape shape = parse_shape(a.shape);
   const int64_t batch = s.data.batch_size;
   Device dev = s.run.parsed_device();
+  check_step_fits(s, shape, a.classes, batch);
   std::shared_ptr<Module> net = make_experiment_model(s.model, s.run, shape, a.classes);
   Sgd opt(*net, s.optim.sgd());
   SoftmaxCrossEntropy loss;

@@ -16,6 +16,7 @@
 #include "optim/range_test.h"
 #include "optim/schedule_config.h"
 #include "tools/train/experiment.h"
+#include "tools/train/memory_check.h"
 #include "tools/train/settings_flags.h"
 
 namespace minidl::cli {
@@ -72,6 +73,8 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
 
   s.run.apply_threads();
   Datasets data = load_datasets(s.data, s.run);
+  check_training_step_fits(s, train_sample_shape(s.data, data), data.train->num_classes(),
+                           data.train->size());
   std::unique_ptr<Loader> train = make_train_loader(s.data, s.run, data);
   std::unique_ptr<Loader> test = make_eval_loader(s.data, s.run, data.test, data.stats);
   auto mom = usage_guard([&] {

@@ -21,6 +21,7 @@
 #include "optim/schedule_config.h"
 #include "optim/solver.h"
 #include "tools/train/experiment.h"
+#include "tools/train/memory_check.h"
 #include "tools/train/run_dir.h"
 #include "tools/train/settings_flags.h"
 
@@ -74,6 +75,8 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   s.run.apply_threads();
   Datasets data = load_datasets(s.data, s.run);
   s.data.normalize = {{"mean", data.stats.mean}, {"std", data.stats.std}};  // for eval/predict
+  check_training_step_fits(s, train_sample_shape(s.data, data), data.train->num_classes(),
+                           data.train->size());
   std::unique_ptr<Loader> train = make_train_loader(s.data, s.run, data);
   std::unique_ptr<Loader> test = make_eval_loader(s.data, s.run, data.test, data.stats);
   const int64_t per_epoch = train->batches_per_epoch();

@@ -1,0 +1,188 @@
+// Hostile but fair use of minidl_train (issue 12): each case that once crashed, answered wrongly or
+// lost data is a row here. A bad-use row must exit 2 with one line naming the key or file, and
+// leave an existing run directory byte for byte as it was; the run-directory rows check that runs
+// never mix and that resumes are validated, fall back and say so.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "core/safetensors.h"
+#include "data/idx.h"
+#include "optim/checkpoint.h"
+#include "tests/integration/cli_util.h"
+
+namespace minidl {
+namespace {
+
+namespace fs = std::filesystem;
+using cli_test::run;
+using cli_test::TempDir;
+
+bool have_fashion() {
+  return fs::exists(std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz");
+}
+
+#define SKIP_WITHOUT_FASHION() \
+  if (!have_fashion()) GTEST_SKIP() << "Fashion-MNIST is not installed (tools/setup.sh)"
+
+// Every file under `dir` with its bytes.
+std::map<std::string, std::string> snapshot(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) {
+      std::ifstream in(e.path(), std::ios::binary);
+      files[e.path().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+  return files;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A short LeNet run with checkpoints every 10 iterations (3 of them).
+std::string small_run(const std::string& out, const std::string& extra = "", int iterations = 30) {
+  return "train --model lenet --batch-size 32 --iterations " + std::to_string(iterations) +
+         " --checkpoint-every 10 "
+         "--keep-checkpoints 0 --eval-every 30 --eval-batches 2 --log-every 10 "
+         "--lr fixed:value=0.01 --momentum 0.9 --threads 2 --workers 1 --out " +
+         out + " " + extra;
+}
+
+void expect_bad_use(const std::string& args, const std::string& fragment,
+                    const std::string& run_dir) {
+  std::map<std::string, std::string> before = snapshot(run_dir);
+  cli_test::Result r = run(args);
+  EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+  EXPECT_NE(r.output.find(fragment), std::string::npos) << args << "\n" << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << args << "\n" << r.output;
+  EXPECT_TRUE(snapshot(run_dir) == before) << args << " changed " << run_dir;
+}
+
+TEST(BadInput, SettingsExitTwoNamingTheKeyAndTouchNothing) {
+  SKIP_WITHOUT_FASHION();
+  TempDir dir;
+  const std::string out = dir / "run";
+  ASSERT_EQ(run(small_run(out)).code, 0);
+  std::ofstream(dir / "nan_lr.yaml") << "lr: nan\n";
+  std::ofstream(dir / "std0.yaml") << "normalize: {mean: [0.5], std: [0]}\n";
+  // --force: even a forced run checks everything before it moves the old run aside
+  const std::string tail = " --force --iterations 5 --threads 2 --out " + out;
+  const std::pair<std::string, std::string> cases[] = {
+      {"train --weight-decay nan" + tail, "--weight-decay: expected a number, got 'nan'"},
+      {"train --weight-decay -1" + tail, "setting 'weight_decay' must be a finite number >= 0"},
+      {"train --label-smoothing 2" + tail, "setting 'label_smoothing' must be in [0, 1)"},
+      {"train --label-smoothing nan" + tail, "--label-smoothing: expected a number"},
+      {"train --crop-pad -100" + tail, "setting 'crop_pad' must be >= 0"},
+      {"train --workers -1" + tail, "setting 'workers' must be in [0, 256]"},
+      {"train --workers 100000" + tail, "setting 'workers' must be in [0, 256]"},
+      {"train --epochs -1 --iterations 0 --out " + out, "setting 'epochs' must be >= 0"},
+      {"train --eval-batches 0" + tail, "setting 'eval_batches' must be positive, or -1"},
+      {"train --config " + (dir / "std0.yaml") + tail, "setting 'normalize'"},
+      {"train --config " + (dir / "nan_lr.yaml") + tail, "schedule 'nan' is unknown"},
+      {"train --lr fixed:value=0." + std::string(50000, '1') + tail, "key 'value'"},
+      {"train --batch-size 99999999999999999999" + tail, "--batch-size: expected an integer"},
+      {"train --batch-size 1000000000" + tail, "needs about"},
+      {"train --out \"$(printf 'runs/\\377')\" --iterations 5", "'out' is not valid UTF-8"},
+      {"predict --weights " + out + " --batch-size 0 --input x.npy --output y.npy",
+       "setting 'batch_size' must be positive"},
+      {"predict --weights " + out + " --batch-size -1 --input x.npy --output y.npy",
+       "setting 'batch_size' must be positive"},
+      {"train --resume " + out + " --lr 0.1", "--lr cannot be changed"},
+  };
+  for (const auto& [args, fragment] : cases) expect_bad_use(args, fragment, out);
+  EXPECT_FALSE(fs::exists("runs/\377"));
+}
+
+TEST(BadInput, NonFiniteWeightsScoreZeroNotAHundredPercent) {
+  SKIP_WITHOUT_FASHION();
+  TempDir dir;
+  ASSERT_EQ(run(small_run(dir / "run")).code, 0);
+  TensorMap w = load_checkpoint(dir / "run").model;
+  for (auto& [name, t] : w) t = Tensor::full(t.shape(), NAN, t.dtype());
+  save_safetensors(dir / "nan.safetensors", w);
+  cli_test::Result r = run("eval --weights " + (dir / "nan.safetensors") +
+                           " --model lenet --threads 2 --batch-size 500");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("loss nan, top-1 0.00%, top-5 0.00%"), std::string::npos) << r.output;
+}
+
+TEST(BadInput, ForceMovesTheOldRunAsideAndEvalScoresTheNewOne) {
+  SKIP_WITHOUT_FASHION();
+  TempDir dir;
+  const std::string out = dir / "run";
+  ASSERT_EQ(run(small_run(out)).code, 0);
+  std::map<std::string, std::string> old_files = snapshot(out);
+  cli_test::Result r = run(small_run(out, "--force --seed 2", 20));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string said = "moved the run that was in " + out + " to ";
+  size_t at = r.output.find(said);
+  ASSERT_NE(at, std::string::npos) << r.output;
+  std::string aside = r.output.substr(at + said.size());
+  aside = aside.substr(0, aside.find('\n'));
+  // the old run is whole where it went; the new directory holds the new run alone
+  std::map<std::string, std::string> moved = snapshot(aside);
+  ASSERT_EQ(moved.size(), old_files.size()) << aside;
+  for (const auto& [path, bytes] : old_files)
+    EXPECT_EQ(moved[aside + path.substr(out.size())], bytes) << path;
+  std::vector<std::string> ckpts = list_checkpoints(out);
+  ASSERT_EQ(ckpts.size(), 2u);  // 10 and 20, none of the old run's 30
+  EXPECT_EQ(fs::path(ckpts.back()).filename(), "iter_000000020");
+  EXPECT_EQ(read_text(out + "/metrics.csv").find("\n30,"), std::string::npos);
+  r = run("eval --weights " + out + " --threads 2 --batch-size 1000");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(ckpts.back() + " on "), std::string::npos) << r.output;
+}
+
+TEST(BadInput, ResumeIsValidatedFallsBackAndSaysWhenThereIsNothingToDo) {
+  SKIP_WITHOUT_FASHION();
+  TempDir dir;
+  const std::string out = dir / "run";
+  ASSERT_EQ(run(small_run(out)).code, 0);
+  // a finished run: nothing to train, nothing written, no made-up accuracy
+  std::map<std::string, std::string> before = snapshot(out);
+  cli_test::Result r = run("train --resume " + out);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("finished at iteration 30; nothing to train"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("test accuracy"), std::string::npos) << r.output;
+  EXPECT_TRUE(snapshot(out) == before);
+
+  // the newest checkpoint with an impossible state, the one before cut short: the oldest is used
+  std::vector<std::string> ckpts = list_checkpoints(out);
+  ASSERT_EQ(ckpts.size(), 3u);
+  std::string state = read_text(ckpts[2] + "/state.json");
+  size_t at = state.find("\"iteration\": 30");
+  ASSERT_NE(at, std::string::npos) << state;
+  std::ofstream(ckpts[2] + "/state.json") << state.replace(at, 15, "\"iteration\": -5");
+  fs::resize_file(ckpts[1] + "/optimizer.safetensors", 64);
+  r = run("train --resume " + out);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: skipped checkpoint " + ckpts[2]), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("warning: skipped checkpoint " + ckpts[1]), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("resumed from " + ckpts[0] + " at iteration 10"), std::string::npos)
+      << r.output;
+
+  // a checkpoint whose every field is wrong in another way: refused, with its reason
+  state = read_text(ckpts[0] + "/state.json");
+  at = state.find("\"iteration\": 10");
+  ASSERT_NE(at, std::string::npos) << state;
+  std::ofstream(ckpts[0] + "/state.json") << state.replace(at, 15, "\"iteration\": 1e12");
+  for (const std::string& c : {ckpts[1], ckpts[2]}) fs::remove_all(c);
+  before = snapshot(out);
+  r = run("train --resume " + out);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("no checkpoint of"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("'iteration' must be an integer"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(" ["), std::string::npos) << "no source conditions: " << r.output;
+  EXPECT_TRUE(snapshot(out) == before);
+}
+
+}  // namespace
+}  // namespace minidl
