@@ -70,7 +70,7 @@ IterationRecord Solver::train_iteration() {
   IterationRecord r;
   r.lr = lr_.value(state_.iteration);
   r.momentum = momentum_.value(state_.iteration);
-  Batch batch = train_.next();
+  Batch batch = next_batch();
   model_.train();
   model_.zero_grad();
   Tensor logits = model_.forward(batch.images);
@@ -97,6 +97,20 @@ IterationRecord Solver::train_iteration() {
   r.totals = state_.totals;
   r.state = &state_;
   return r;
+}
+
+// The next training batch. A batch that cannot be built (a corrupt image met mid-run) ends the
+// run before anything of this iteration changed the model: a checkpoint of that state is written
+// first, so the run resumes exactly there once the file is fixed or removed.
+Batch Solver::next_batch() {
+  try {
+    return train_.next();
+  } catch (const Error& e) {
+    if (options_.run_dir.empty()) throw;
+    std::string where = save_checkpoint();
+    MINIDL_FAIL(e.what(), "\nat iteration ", state_.iteration, ": checkpoint ", where,
+                " written; fix or remove the file, then continue with --resume ", options_.run_dir);
+  }
 }
 
 bool Solver::diverged(const IterationRecord& r) {

@@ -86,6 +86,7 @@ class Solver {
  private:
   void resume_from(const std::string& folder);
   IterationRecord train_iteration();
+  Batch next_batch();
   bool diverged(const IterationRecord& r);  // sets message_
   SolverStatus interrupt();
   bool eval_due() const;

@@ -53,7 +53,9 @@ struct Experiment {
   std::unique_ptr<Loader> train, test;
   std::unique_ptr<Solver> solver;
 
-  Experiment(uint64_t init_seed, SolverOptions o) {
+  Experiment(uint64_t init_seed, SolverOptions o,
+             std::shared_ptr<const Dataset> train_override = nullptr) {
+    if (train_override) train_set = train_override;
     LoaderOptions lo;
     lo.batch_size = 16;  // 6 batches per epoch
     lo.seed = 3;
@@ -134,6 +136,43 @@ TEST(Solver, RefusesACheckpointOfAnotherFormatOrSchedule) {
   EXPECT_EQ(b.solver->state().iteration, 5);
   ASSERT_EQ(skipped.size(), 1u);
   EXPECT_NE(skipped[0].find("momentum_schedule"), std::string::npos) << skipped[0];
+}
+
+// A dataset whose images can break (a corrupt file met mid-run) and be mended.
+struct BreakableDataset : Dataset {
+  std::shared_ptr<const Dataset> inner;
+  mutable bool broken = false;
+  explicit BreakableDataset(std::shared_ptr<const Dataset> d) : inner(std::move(d)) {}
+  int64_t size() const override { return inner->size(); }
+  Shape image_shape() const override { return inner->image_shape(); }
+  int64_t num_classes() const override { return inner->num_classes(); }
+  std::string name() const override { return "breakable"; }
+  Sample get(int64_t i) const override {
+    MINIDL_CHECK(!broken, "images/", i, ".png: corrupt");
+    return inner->get(i);
+  }
+  int64_t label(int64_t i) const override { return inner->label(i); }
+};
+
+TEST(Solver, ABatchThatCannotBeBuiltEndsTheRunWithACheckpointToResumeFrom) {
+  TempDir dir;
+  auto data = std::make_shared<BreakableDataset>(
+      materialize(SyntheticDataset(96, {1, 8, 8}, 4, 11, "synthetic/train")));
+  SolverOptions o = options(dir.str());
+  o.checkpoint_every = -1;  // at the end only: the failure's own checkpoint is the one to resume
+  Experiment a(1, o, data);
+  a.solver->on_iteration([&](const IterationRecord& r) {
+    data->broken = r.iteration == 7;  // the batch of iteration 8 cannot be built
+    return true;
+  });
+  EXPECT_MINIDL_ERROR(a.solver->run(), "images/", "corrupt", "at iteration 7",
+                      "continue with --resume");
+  EXPECT_EQ(fs::path(latest_checkpoint(dir.str())).filename(), "iter_000000007");
+  data->broken = false;  // the file fixed
+  Experiment b(1, o, data);
+  b.solver->resume(dir.str());
+  EXPECT_EQ(b.solver->state().iteration, 7);
+  EXPECT_EQ(b.solver->run(), SolverStatus::finished);
 }
 
 // Keeps every record it is given.
