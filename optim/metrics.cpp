@@ -21,14 +21,17 @@ MetricsWriter::MetricsWriter(const std::string& path, int64_t keep_through) : pa
   if (keep_through >= 0) {
     std::ifstream in(path);
     std::string line;
-    bool first = true;
+    int64_t number = 0, dropped = 0;
     while (std::getline(in, line)) {
-      if (first) {  // the header
-        first = false;
+      if (++number == 1) continue;  // the header
+      int64_t it = 0;
+      if (!parse_int(line.substr(0, line.find(',')), it)) {
+        if (dropped++ == 0)
+          log_warning(path + ": line " + std::to_string(number) +
+                      " is not a metrics row; dropped (and any other such lines)");
         continue;
       }
-      int64_t it = 0;
-      if (parse_int(line.substr(0, line.find(',')), it) && it <= keep_through) kept += line + "\n";
+      if (it <= keep_through) kept += line + "\n";
     }
   }
   write_file_atomic(path, kept);

@@ -160,6 +160,7 @@ TEST(BadInput, ResumeIsValidatedFallsBackAndSaysWhenThereIsNothingToDo) {
   ASSERT_NE(at, std::string::npos) << state;
   std::ofstream(ckpts[2] + "/state.json") << state.replace(at, 15, "\"iteration\": -5");
   fs::resize_file(ckpts[1] + "/optimizer.safetensors", 64);
+  std::ofstream(out + "/metrics.csv", std::ios::app) << "garbage,\xff\n";
   r = run("train --resume " + out);
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("warning: skipped checkpoint " + ckpts[2]), std::string::npos)
@@ -168,6 +169,7 @@ TEST(BadInput, ResumeIsValidatedFallsBackAndSaysWhenThereIsNothingToDo) {
       << r.output;
   EXPECT_NE(r.output.find("resumed from " + ckpts[0] + " at iteration 10"), std::string::npos)
       << r.output;
+  EXPECT_NE(r.output.find("is not a metrics row; dropped"), std::string::npos) << r.output;
 
   // a checkpoint whose every field is wrong in another way: refused, with its reason
   state = read_text(ckpts[0] + "/state.json");
