@@ -42,6 +42,7 @@ Tensor decode_image(const uint8_t* data, size_t size, const std::string& name) {
     MINIDL_FAIL(name, ": truncated JPEG: no end-of-image marker after the last scan (", size,
                 " bytes)");
   if (size > static_cast<size_t>(INT32_MAX)) MINIDL_FAIL(name, ": ", size, " bytes is too large");
+  if (size >= 8 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0) verify_png(data, size, name);
   int w = 0, h = 0, channels_in_file = 0;
   uint8_t* pixels =
       stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &channels_in_file, 3);

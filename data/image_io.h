@@ -16,8 +16,14 @@ namespace minidl {
 // grayscale is replicated to three channels, alpha is dropped (as PIL's convert("RGB") does),
 // 16-bit PNGs are reduced to 8 bits. Returns u8 [3, H, W] as a view with HWC strides (the decoder's
 // interleaved layout, not copied). Throws naming `name` and stb's reason on corrupt or truncated
-// data. Never reads past the buffer.
+// data; a PNG is first checked with verify_png. Never reads past the buffer.
 Tensor decode_image(const uint8_t* data, size_t size, const std::string& name);
+
+// PNG integrity as libpng and Pillow (so torchvision) check it and stb_image does not: the file
+// ends with IEND, every chunk's CRC-32 matches, the IDAT zlib stream is whole with a matching
+// Adler-32 and holds exactly the scanline bytes IHDR announces. Throws naming `name`, the chunk
+// and its byte offset. Costs one extra inflate of the image data (data/png_verify.cpp).
+void verify_png(const uint8_t* data, size_t size, const std::string& name);
 
 // Reads only the header: true and the size when stb recognises the format and the header is
 // sound (the pixel data is not checked).

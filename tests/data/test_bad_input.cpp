@@ -180,7 +180,7 @@ TEST(BadInput, CorruptAndUnreadableImages) {
   ASSERT_EQ(ds.size(), 5);
   EXPECT_EQ(ds.get(0).image.shape(), Shape({3, 8, 8}));
   EXPECT_MINIDL_ERROR(ds.get(1), "1_garbage.jpg", "cannot decode image");
-  EXPECT_MINIDL_ERROR(ds.get(2), "2_truncated.png", "cannot decode image");
+  EXPECT_MINIDL_ERROR(ds.get(2), "2_truncated.png", "truncated PNG");
   EXPECT_MINIDL_ERROR(ds.get(3), "3_truncated.jpg", "truncated JPEG");
   EXPECT_MINIDL_ERROR(ds.get(4), "4_unreadable.png", "no such file");
 }
@@ -242,8 +242,8 @@ class GuardedBuffer {
 };
 
 // Every proper prefix of a valid file must throw minidl::Error, reading only the prefix; with
-// `or_same`, a prefix may instead give exactly the whole file's result (a PNG cut inside its
-// final IEND chunk still holds every pixel).
+// `or_same`, a prefix may instead give exactly the whole file's result (a format whose last bytes
+// hold no data).
 template <typename Parse>
 void every_prefix_throws(const std::vector<uint8_t>& file, Parse parse, const char* what,
                          bool or_same = false) {
