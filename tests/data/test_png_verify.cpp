@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/file_io.h"
+#include "data/image_folder.h"
 #include "data/image_io.h"
 #include "tests/data/data_testing.h"
 #include "tests/testing.h"
@@ -146,6 +147,32 @@ TEST(PngVerify, ImageDataMustMatchTheHeader) {
   Bytes no_ihdr(png.begin(), png.begin() + 8);
   chunk(no_ihdr, "tEXt", {'a', 0, 'b'});
   EXPECT_MINIDL_ERROR(decode(no_ihdr), "p.png", "first PNG chunk is not a 13-byte IHDR");
+}
+
+TEST(VerifyImages, NamesEveryBadFileBeforeAnythingRuns) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "a");
+  std::filesystem::create_directories(dir / "b");
+  Bytes png = encode_png(random_u8({3, 6, 5}, 2));
+  write_file_atomic(dir / "a/0_good.png", png);
+  write_file_atomic(dir / "a/1_bad_crc.png", with_bad_adler32(png, false));
+  write_file_atomic(dir / "b/2_garbage.jpg", std::string("not an image"));
+  write_file_atomic(dir / "b/3_good.jpg", encode_jpeg(random_u8({3, 8, 8}, 3)));
+  ImageFolderDataset ds(dir.str());  // construction reads no image
+  std::vector<SkippedImage> bad = find_bad_images(ds, 2);
+  ASSERT_EQ(bad.size(), 2u);
+  EXPECT_EQ(bad[0].path, dir / "a/1_bad_crc.png");
+  EXPECT_NE(bad[0].reason.find("CRC mismatch"), std::string::npos) << bad[0].reason;
+  EXPECT_EQ(bad[1].path, dir / "b/2_garbage.jpg");
+  EXPECT_MINIDL_ERROR(verify_images(ds), "2 of 4 images cannot be decoded", "1_bad_crc.png",
+                      "CRC mismatch", "2_garbage.jpg");
+  for (int i = 0; i < 12; ++i)
+    write_file_atomic(dir / ("b/9_junk" + std::to_string(i) + ".png"), std::string("junk"));
+  EXPECT_MINIDL_ERROR(verify_images(ImageFolderDataset(dir.str())), "14 of 16 images",
+                      "... and 4 more");
+  std::filesystem::remove_all(dir / "b");
+  std::filesystem::remove(dir / "a/1_bad_crc.png");
+  EXPECT_NO_THROW(verify_images(ImageFolderDataset(dir.str()), 1));
 }
 
 }  // namespace
