@@ -1,6 +1,7 @@
-// PNG integrity (data/image_io.h verify_png) and whole-dataset image checks (verify_images):
-// stb_image decoded a PNG with a bad CRC and zlib checksum as if nothing were wrong (issue 12, item
-// 11), and a corrupt image in an ImageFolder was only found mid-run.
+// Image integrity before stb_image decodes (data/image_io.h verify_png, verify_jpeg) and
+// whole-dataset checks (verify_images): stb decoded a PNG with a bad CRC and zlib checksum as if
+// nothing were wrong (issue 12, item 11), wrote past its Huffman tables on a JPEG the fuzzer made,
+// and a corrupt image in an ImageFolder was only found mid-run.
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -147,6 +148,85 @@ TEST(PngVerify, ImageDataMustMatchTheHeader) {
   Bytes no_ihdr(png.begin(), png.begin() + 8);
   chunk(no_ihdr, "tEXt", {'a', 0, 'b'});
   EXPECT_MINIDL_ERROR(decode(no_ihdr), "p.png", "first PNG chunk is not a 13-byte IHDR");
+}
+
+// The JPEG with the first code count of its first Huffman table raised by `extra` (the segment's
+// length unchanged).
+Bytes jpeg_with_more_codes(Bytes jpg, int extra) {
+  for (size_t at = 2; at + 4 < jpg.size(); at += 2 + ((jpg[at + 2] << 8) | jpg[at + 3])) {
+    if (jpg[at + 1] == 0xC4) {
+      jpg[at + 5] = static_cast<uint8_t>(jpg[at + 5] + extra);
+      return jpg;
+    }
+  }
+  ADD_FAILURE() << "no DHT segment";
+  return jpg;
+}
+
+TEST(JpegVerify, HuffmanTablesAndTruncation) {
+  Bytes good = encode_jpeg(random_u8({3, 8, 8}, 4));
+  EXPECT_EQ(decode(good).shape(), Shape({3, 8, 8}));
+  // 255 more codes in a table: more than 256 in all, which stb wrote past its arrays.
+  Bytes many = jpeg_with_more_codes(good, 255);
+  EXPECT_MINIDL_ERROR(decode(many), "p.png", "corrupt JPEG", "DHT segment at byte offset",
+                      "codes (at most 256");
+  EXPECT_FALSE(image_header_ok(many.data(), many.size(), nullptr, nullptr));
+  many.insert(many.begin(), 0xFF);  // a fill byte before SOI: stb still reads it as a JPEG
+  EXPECT_MINIDL_ERROR(decode(many), "corrupt JPEG", "codes (at most 256");
+  Bytes cut(good.begin(), good.end() - 2);
+  EXPECT_MINIDL_ERROR(decode(cut), "truncated JPEG: no end-of-image marker");
+  Bytes trailing = good;
+  trailing.insert(trailing.end(), {0xFF, 0xC4, 0xFF, 0xFF, 1, 2, 3});  // after EOI: ignored
+  EXPECT_EQ(decode(trailing).shape(), Shape({3, 8, 8}));
+  Bytes long_segment = good;
+  long_segment[4] = 0xFF;  // APP0's length now runs past the end
+  EXPECT_MINIDL_ERROR(decode(long_segment), "truncated JPEG: segment FF e0 at byte offset 2");
+}
+
+TEST(ImageDecode, SixteenBitPnmIsRefused) {  // stb 2.27 misreads it, and read past its buffer
+  std::string pgm = "P5 2 2 # comment\n65535 " + std::string(8, '\x10');
+  EXPECT_MINIDL_ERROR(
+      decode_image(reinterpret_cast<const uint8_t*>(pgm.data()), pgm.size(), "g.pgm"), "g.pgm",
+      "16-bit PPM/PGM (maxval 65535) is not read");
+  std::string cut = "P5 2 2 257 \x80\x80\x80\x80";  // what the fuzzer found
+  EXPECT_MINIDL_ERROR(
+      decode_image(reinterpret_cast<const uint8_t*>(cut.data()), cut.size(), "c.pgm"), "c.pgm",
+      "maxval 257");
+  std::string wide = "P6 2 99999999999 255 ";  // stb read it into an int without a check
+  EXPECT_MINIDL_ERROR(
+      decode_image(reinterpret_cast<const uint8_t*>(wide.data()), wide.size(), "w.ppm"), "w.ppm",
+      "height at byte offset 5 has 11 digits");
+  EXPECT_FALSE(image_header_ok(reinterpret_cast<const uint8_t*>(wide.data()), wide.size(), nullptr,
+                               nullptr));
+  std::string ok = "P5 2 2 255 " + std::string(4, '\x10');
+  EXPECT_EQ(decode_image(reinterpret_cast<const uint8_t*>(ok.data()), ok.size(), "o.pgm").shape(),
+            Shape({3, 2, 2}));
+}
+
+// A 24-bit BMP of w x h (h < 0: top-down) with `pixel_bytes` of pixel data after the headers.
+Bytes bmp(int32_t w, int32_t h, size_t pixel_bytes) {
+  Bytes b = {'B', 'M', 0, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0};
+  for (int32_t v : {w, h}) {
+    for (int i = 0; i < 4; ++i)
+      b.push_back(static_cast<uint8_t>(static_cast<uint32_t>(v) >> (8 * i)));
+  }
+  b.insert(b.end(), {1, 0, 24, 0});  // planes, bits per pixel
+  b.resize(54 + pixel_bytes, 0x40);  // compression 0 and the rest of the header: 0x40 bytes are
+  for (size_t i = 30; i < 54; ++i) b[i] = 0;  // fine as pixels, not as header fields
+  return b;
+}
+
+TEST(ImageHeaders, BmpMustHoldItsPixels) {
+  EXPECT_EQ(decode(bmp(2, 2, 16)).shape(), Shape({3, 2, 2}));  // rows of 6 bytes padded to 8
+  EXPECT_EQ(decode(bmp(2, -2, 16)).shape(), Shape({3, 2, 2}));
+  // stb decoded the missing rows as zeros (the fuzzer's file announced 62978 x 2306).
+  EXPECT_MINIDL_ERROR(decode(bmp(2, 2, 15)), "p.png", "truncated BMP", "up to byte offset 70");
+  EXPECT_MINIDL_ERROR(decode(bmp(62978, 2306, 4)), "truncated BMP");
+  EXPECT_MINIDL_ERROR(decode(bmp(2, INT32_MIN, 16)), "BMP of 2 x -2147483648 pixels");
+  Bytes big = bmp(2, 2, 16);
+  EXPECT_FALSE(image_header_ok(bmp(2, INT32_MIN, 16).data(), 70, nullptr, nullptr));
+  EXPECT_MINIDL_ERROR(decode_image(big.data(), big.size(), "b.bmp", 3), "b.bmp",
+                      "2 x 2 pixels is over the limit of 3");
 }
 
 TEST(VerifyImages, NamesEveryBadFileBeforeAnythingRuns) {
