@@ -59,6 +59,10 @@ TEST(ConfigFile, RepeatedKeysAreErrors) {
                      {"r.yaml:3", "key 'name' appears twice"});
   expect_usage_error([] { config_from_text(R"({"epochs": 1, "epochs": 2})", "r.json"); },
                      {"r.json", "key 'epochs' appears twice"});
+  expect_usage_error([] { config_from_text("model: \xff\xfe\n", "u.yaml"); },
+                     {"u.yaml:1", "not UTF-8"});  // settings print values: JSON needs UTF-8
+  expect_usage_error([] { config_from_text("\xc0\xaf: 1\n", "u.yaml"); },
+                     {"u.yaml:1", "not UTF-8"});
   expect_usage_error([] { config_from_text("? [a, b]\n: 1\n", "k.yaml"); },
                      {"k.yaml:1", "a map key must be a plain scalar"});
 }

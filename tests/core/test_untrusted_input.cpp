@@ -7,6 +7,7 @@
 #include "core/json_input.h"
 #include "core/npy.h"
 #include "core/safetensors.h"
+#include "core/text.h"
 #include "tests/testing.h"
 
 namespace minidl {
@@ -132,6 +133,18 @@ TEST(Safetensors, HeaderJsonIsBounded) {
   std::string deep = std::string(100000, '[') + std::string(100000, ']');
   EXPECT_MINIDL_ERROR(parse_st(R"({"__metadata__":{"x":)" + deep + "}}", 0, &meta), "w.safetensors",
                       "nested more than 64 levels");
+}
+
+TEST(Text, Utf8IsCheckedStrictly) {
+  EXPECT_TRUE(is_utf8("plain, \xc3\xa9t\xc3\xa9, \xe2\x82\xac, \xf0\x9f\x98\x80"));
+  size_t at = 0;
+  EXPECT_FALSE(is_utf8("ab\xff", &at));
+  EXPECT_EQ(at, 2u);
+  EXPECT_FALSE(is_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(is_utf8("\xed\xa0\x80"));      // a surrogate
+  EXPECT_FALSE(is_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(is_utf8("\xe2\x82"));          // cut short
+  EXPECT_FALSE(is_utf8("\x80"));              // a continuation byte alone
 }
 
 TEST(JsonInput, DepthAndRepeatedKeys) {

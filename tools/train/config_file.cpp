@@ -40,7 +40,7 @@ class YamlToJson {
         nlohmann::json j = nlohmann::json::object();
         for (auto it = n.begin(); it != n.end(); ++it) {
           if (!it->first.IsScalar()) fail(it->first, "a map key must be a plain scalar");
-          const std::string& key = it->first.Scalar();
+          const std::string& key = utf8(it->first);
           if (j.contains(key))
             fail(it->first, "key '" + key.substr(0, 80) + "' appears twice in one map");
           j[key] = convert(it->second, depth + 1);
@@ -67,8 +67,14 @@ class YamlToJson {
     throw UsageError(name_ + ":" + std::to_string(at.Mark().line + 1) + ": " + what);
   }
 
-  static nlohmann::json scalar(const YAML::Node& n) {
-    const std::string& s = n.Scalar();
+  // A scalar's text; JSON strings must be UTF-8 (settings print them in messages), YAML's as well.
+  const std::string& utf8(const YAML::Node& n) const {
+    if (!is_utf8(n.Scalar())) fail(n, "text that is not UTF-8 (a config must be UTF-8)");
+    return n.Scalar();
+  }
+
+  nlohmann::json scalar(const YAML::Node& n) const {
+    const std::string& s = utf8(n);
     if (n.Tag() == "!") return s;  // quoted: a string
     if (s == "true" || s == "false") return s == "true";
     int64_t i = 0;
