@@ -7,24 +7,12 @@
 
 #include "core/file_io.h"
 #include "tests/data/data_testing.h"
+#include "tests/testing.h"
 #include "tools/train/cli.h"
 #include "tools/train/config_file.h"
 
 namespace minidl::cli {
 namespace {
-
-// Runs `fn`, expecting a UsageError whose message holds every fragment.
-template <typename Fn>
-void expect_usage_error(Fn fn, const std::vector<std::string>& fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected a UsageError";
-  } catch (const UsageError& e) {
-    for (const std::string& f : fragments)
-      EXPECT_NE(std::string(e.what()).find(f), std::string::npos)
-          << "'" << f << "' not in: " << e.what();
-  }
-}
 
 // 9 levels of 9 aliases each: 9^9 = 387,420,489 strings once expanded, from ~300 bytes.
 std::string billion_laughs() {
@@ -40,11 +28,11 @@ std::string billion_laughs() {
 
 TEST(ConfigFile, AliasExpansionIsBounded) {
   auto start = std::chrono::steady_clock::now();
-  expect_usage_error([] { config_from_text(billion_laughs(), "laughs.yaml"); },
-                     {"laughs.yaml", "more than 100000 values once aliases are expanded"});
+  EXPECT_ERROR_MESSAGE(config_from_text(billion_laughs(), "laughs.yaml"), UsageError, "laughs.yaml",
+                       "more than 100000 values once aliases are expanded");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   // An alias inside its own anchor stands for an infinite tree.
-  expect_usage_error([] { config_from_text("a: &x [1, *x]\n", "self.yaml"); }, {"self.yaml"});
+  EXPECT_ERROR_MESSAGE(config_from_text("a: &x [1, *x]\n", "self.yaml"), UsageError, "self.yaml");
   // Aliases within the limit still work.
   nlohmann::json j = config_from_text("seed: &s 7\nworkers: *s\nlr: {base: 0.1}\n", "ok.yaml");
   EXPECT_EQ(j["workers"], 7);
@@ -52,36 +40,36 @@ TEST(ConfigFile, AliasExpansionIsBounded) {
 }
 
 TEST(ConfigFile, RepeatedKeysAreErrors) {
-  expect_usage_error(
-      [] { config_from_text("batch_size: 32\nepochs: 1\nbatch_size: 64\n", "r.yaml"); },
-      {"r.yaml:3", "key 'batch_size' appears twice"});
-  expect_usage_error([] { config_from_text("lr:\n  name: fixed\n  name: step\n", "r.yaml"); },
-                     {"r.yaml:3", "key 'name' appears twice"});
-  expect_usage_error([] { config_from_text(R"({"epochs": 1, "epochs": 2})", "r.json"); },
-                     {"r.json", "key 'epochs' appears twice"});
-  expect_usage_error([] { config_from_text("model: \xff\xfe\n", "u.yaml"); },
-                     {"u.yaml:1", "not UTF-8"});  // settings print values: JSON needs UTF-8
-  expect_usage_error([] { config_from_text("\xc0\xaf: 1\n", "u.yaml"); },
-                     {"u.yaml:1", "not UTF-8"});
-  expect_usage_error([] { config_from_text("? [a, b]\n: 1\n", "k.yaml"); },
-                     {"k.yaml:1", "a map key must be a plain scalar"});
+  EXPECT_ERROR_MESSAGE(config_from_text("batch_size: 32\nepochs: 1\nbatch_size: 64\n", "r.yaml"),
+                       UsageError, "r.yaml:3", "key 'batch_size' appears twice");
+  EXPECT_ERROR_MESSAGE(config_from_text("lr:\n  name: fixed\n  name: step\n", "r.yaml"), UsageError,
+                       "r.yaml:3", "key 'name' appears twice");
+  EXPECT_ERROR_MESSAGE(config_from_text(R"({"epochs": 1, "epochs": 2})", "r.json"), UsageError,
+                       "r.json", "key 'epochs' appears twice");
+  EXPECT_ERROR_MESSAGE(config_from_text("? [a, b]\n: 1\n", "k.yaml"), UsageError, "k.yaml:1",
+                       "a map key must be a plain scalar");
+}
+
+TEST(ConfigFile, TextMustBeUtf8) {  // settings print values in messages, and JSON needs UTF-8
+  EXPECT_ERROR_MESSAGE(config_from_text("model: \xff\xfe\n", "u.yaml"), UsageError, "u.yaml:1",
+                       "not UTF-8");
+  EXPECT_ERROR_MESSAGE(config_from_text("\xc0\xaf: 1\n", "u.yaml"), UsageError, "u.yaml:1",
+                       "not UTF-8");
 }
 
 TEST(ConfigFile, SizeAndDepthAreBounded) {
-  std::string deep;
-  for (int i = 0; i < 100; ++i) deep += "[";
-  expect_usage_error(
-      [&] { config_from_text("a: " + deep + std::string(100, ']') + "\n", "d.yaml"); },
-      {"d.yaml:1", "nested more than 64 levels"});
-  expect_usage_error(
-      [&] { config_from_text("{\"a\": " + deep + std::string(100, ']') + "}", "d.json"); },
-      {"d.json", "nested more than 64 levels"});
+  std::string deep(100, '['), closed(100, ']');
+  EXPECT_ERROR_MESSAGE(config_from_text("a: " + deep + closed + "\n", "d.yaml"), UsageError,
+                       "d.yaml:1", "nested more than 64 levels");
+  EXPECT_ERROR_MESSAGE(config_from_text("{\"a\": " + deep + closed + "}", "d.json"), UsageError,
+                       "d.json", "nested more than 64 levels");
   std::string big = "model: lenet\n# " + std::string(kMaxConfigBytes, 'x') + "\n";
-  expect_usage_error([&] { config_from_text(big, "big.yaml"); },
-                     {"big.yaml", "may hold 1048576 at most"});
+  EXPECT_ERROR_MESSAGE(config_from_text(big, "big.yaml"), UsageError, "big.yaml",
+                       "may hold 1048576 at most");
   testing::TempDir dir;
   write_file_atomic(dir / "big.yaml", big);
-  expect_usage_error([&] { read_config_file(dir / "big.yaml"); }, {"big.yaml", "bytes; a config"});
+  EXPECT_ERROR_MESSAGE(read_config_file(dir / "big.yaml"), UsageError, "big.yaml",
+                       "bytes; a config");
 }
 
 }  // namespace
