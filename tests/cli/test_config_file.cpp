@@ -29,7 +29,7 @@ std::string billion_laughs() {
 TEST(ConfigFile, AliasExpansionIsBounded) {
   auto start = std::chrono::steady_clock::now();
   EXPECT_ERROR_MESSAGE(config_from_text(billion_laughs(), "laughs.yaml"), UsageError, "laughs.yaml",
-                       "more than 100000 values once aliases are expanded");
+                       "more than 10000 values once aliases are expanded");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   // An alias inside its own anchor stands for an infinite tree.
   EXPECT_ERROR_MESSAGE(config_from_text("a: &x [1, *x]\n", "self.yaml"), UsageError, "self.yaml");

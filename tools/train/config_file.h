@@ -18,8 +18,8 @@
 
 namespace minidl::cli {
 
-constexpr size_t kMaxConfigBytes = 1 << 20;    // 1 MiB
-constexpr int64_t kMaxConfigValues = 100'000;  // maps, lists and scalars, aliases expanded
+constexpr size_t kMaxConfigBytes = 1 << 20;   // 1 MiB
+constexpr int64_t kMaxConfigValues = 10'000;  // maps, lists and scalars, aliases expanded
 
 // The file's map of settings; a UsageError names the file and what is wrong (missing, too large,
 // malformed, too deep or too many values, a repeated key, not a map). MINIDL_PORTABLE builds read
