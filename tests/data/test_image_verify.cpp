@@ -178,6 +178,16 @@ TEST(JpegVerify, HuffmanTablesAndTruncation) {
   Bytes trailing = good;
   trailing.insert(trailing.end(), {0xFF, 0xC4, 0xFF, 0xFF, 1, 2, 3});  // after EOI: ignored
   EXPECT_EQ(decode(trailing).shape(), Shape({3, 8, 8}));
+  // A second frame header, as libjpeg refuses it (stb reallocated under its decoder).
+  Bytes two_frames = good;
+  for (size_t at = 2; at + 4 < good.size(); at += 2 + ((good[at + 2] << 8) | good[at + 3])) {
+    if (good[at + 1] == 0xC0) {
+      size_t end = at + 2 + ((good[at + 2] << 8) | good[at + 3]);
+      two_frames.insert(two_frames.begin() + end, good.begin() + at, good.begin() + end);
+      break;
+    }
+  }
+  EXPECT_MINIDL_ERROR(decode(two_frames), "corrupt JPEG: a second frame header (SOF FF c0)");
   Bytes long_segment = good;
   long_segment[4] = 0xFF;  // APP0's length now runs past the end
   EXPECT_MINIDL_ERROR(decode(long_segment), "truncated JPEG: segment FF e0 at byte offset 2");
