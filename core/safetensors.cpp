@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/file_io.h"
+#include "core/json_input.h"
 
 namespace minidl {
 
@@ -39,6 +40,62 @@ DType st_parse_dtype(const std::string& s, const std::string& source, const std:
               " which minidl does not read (known: F64, F32, F16, BF16, I64, I32, U8, BOOL)");
 }
 
+// The reference implementation refuses headers over 100 MB (safetensors' MAX_HEADER_SIZE).
+constexpr uint64_t kMaxHeader = 100'000'000;
+
+// A JSON integer in [0, 2^63): nlohmann's get<> would convert 3.1e31 to an integer (undefined
+// behaviour) and -1 to 2^64 - 1.
+bool json_size(const nlohmann::json& v, int64_t& out) {
+  if (!v.is_number_unsigned() || v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) return false;
+  out = static_cast<int64_t>(v.get<uint64_t>());
+  return true;
+}
+
+std::string shown(const nlohmann::json& v) {
+  std::string s = v.dump();
+  return s.size() > 40 ? s.substr(0, 37) + "..." : s;
+}
+
+// One entry of the header, {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, checked
+// against the data section and copied out of it.
+Tensor read_entry(const nlohmann::json& info, const std::string& name, const uint8_t* buffer,
+                  uint64_t buffer_size, const std::string& source) {
+  auto fail_field = [&](const char* field, const char* want) {
+    MINIDL_FAIL(source, ": tensor '", name, "': '", field, "' must be ", want, ", got ",
+                info.contains(field) ? shown(info[field]) : "nothing");
+  };
+  if (!info.is_object()) MINIDL_FAIL(source, ": tensor '", name, "' is not a JSON object");
+  if (!info.contains("dtype") || !info["dtype"].is_string()) fail_field("dtype", "a string");
+  DType dtype = st_parse_dtype(info["dtype"].get<std::string>(), source, name);
+  const nlohmann::json& dims = info.contains("shape") ? info["shape"] : nlohmann::json();
+  if (!dims.is_array() || dims.size() > static_cast<size_t>(kMaxDims))
+    fail_field("shape", "a list of at most 8 sizes");
+  Shape shape;
+  for (const nlohmann::json& d : dims) {
+    int64_t n = 0;
+    if (!json_size(d, n))
+      MINIDL_FAIL(source, ": tensor '", name, "': shape entry ", shape.size(), " (", shown(d),
+                  ") is not a size (a whole number in [0, 2^63))");
+    shape.push_back(n);
+  }
+  const nlohmann::json& at =
+      info.contains("data_offsets") ? info["data_offsets"] : nlohmann::json();
+  int64_t begin = 0, end = 0;
+  if (!at.is_array() || at.size() != 2 || !json_size(at[0], begin) || !json_size(at[1], end))
+    fail_field("data_offsets", "two byte offsets [begin, end]");
+  MINIDL_CHECK(begin <= end && static_cast<uint64_t>(end) <= buffer_size, source, ": tensor '",
+               name, "' data_offsets [", begin, ", ", end, "] out of the ", buffer_size,
+               "-byte data section");
+  int64_t nbytes = 0;
+  MINIDL_CHECK(shape_nbytes(shape, dtype_size(dtype), nbytes), source, ": tensor '", name,
+               "': shape ", shape_str(shape), " has a size in bytes that overflows 64 bits");
+  MINIDL_CHECK(end - begin == nbytes, source, ": tensor '", name, "' ", shape_str(shape), " needs ",
+               nbytes, " bytes but its data_offsets span ", end - begin);
+  Tensor t = Tensor::empty(shape, dtype);
+  if (nbytes) std::memcpy(t.data_ptr(), buffer + begin, static_cast<size_t>(nbytes));
+  return t;
+}
+
 }  // namespace
 
 TensorMap parse_safetensors(const uint8_t* data, size_t size, const std::string& source,
@@ -49,41 +106,22 @@ TensorMap parse_safetensors(const uint8_t* data, size_t size, const std::string&
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | data[i];
   MINIDL_CHECK(header_len <= size - 8, source, ": header length ", header_len,
                " at offset 0 runs past the end of the ", size, "-byte file");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(data + 8, data + 8 + header_len);
-  } catch (const nlohmann::json::exception& e) {
-    MINIDL_FAIL(source, ": malformed JSON header (bytes 8..", 8 + header_len, "): ", e.what());
-  }
+  MINIDL_CHECK(header_len <= kMaxHeader, source, ": header length ", header_len,
+               " at offset 0 is over the format's limit of ", kMaxHeader, " bytes");
+  std::string_view text(reinterpret_cast<const char*>(data + 8), header_len);
+  nlohmann::json header = parse_json_input(
+      text, source + " (JSON header, bytes 8.." + std::to_string(8 + header_len) + ")");
   MINIDL_CHECK(header.is_object(), source, ": the JSON header is not an object");
   const uint8_t* buffer = data + 8 + header_len;
-  const size_t buffer_size = size - 8 - header_len;
+  const uint64_t buffer_size = size - 8 - header_len;
   TensorMap out;
   for (auto& [name, info] : header.items()) {
-    if (name == "__metadata__") {
-      if (metadata)
-        for (auto& [k, v] : info.items())
-          (*metadata)[k] = v.is_string() ? v.get<std::string>() : v.dump();
-      continue;
-    }
-    try {
-      DType dtype = st_parse_dtype(info.at("dtype").get<std::string>(), source, name);
-      Shape shape = info.at("shape").get<Shape>();
-      auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
-      MINIDL_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1] && offsets[1] <= buffer_size,
-                   source, ": tensor '", name, "' data_offsets out of the ", buffer_size,
-                   "-byte data section");
-      for (int64_t d : shape)
-        MINIDL_CHECK(d >= 0, source, ": tensor '", name, "' has a negative dimension");
-      uint64_t nbytes = static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype);
-      MINIDL_CHECK(offsets[1] - offsets[0] == nbytes, source, ": tensor '", name, "' ",
-                   shape_str(shape), " needs ", nbytes, " bytes but its data_offsets span ",
-                   offsets[1] - offsets[0]);
-      Tensor t = Tensor::empty(shape, dtype);
-      if (nbytes) std::memcpy(t.data_ptr(), buffer + offsets[0], nbytes);
-      out.emplace(name, t);
-    } catch (const nlohmann::json::exception& e) {
-      MINIDL_FAIL(source, ": tensor '", name, "' has a malformed entry: ", e.what());
+    if (name != "__metadata__") {
+      out.emplace(name, read_entry(info, name, buffer, buffer_size, source));
+    } else if (metadata) {
+      MINIDL_CHECK(info.is_object(), source, ": __metadata__ is not a map of strings");
+      for (auto& [k, v] : info.items())
+        (*metadata)[k] = v.is_string() ? v.get<std::string>() : v.dump();
     }
   }
   return out;

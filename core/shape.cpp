@@ -7,10 +7,27 @@
 
 namespace minidl {
 
+bool checked_mul(int64_t a, int64_t b, int64_t& out) {
+  int64_t p = 0;
+  if (__builtin_mul_overflow(a, b, &p)) return false;
+  out = p;
+  return true;
+}
+
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    MINIDL_CHECK(checked_mul(n, d, n), "shape ", shape_str(shape),
+                 ": the number of elements overflows 64 bits");
   return n;
+}
+
+bool shape_nbytes(const Shape& shape, size_t element_size, int64_t& out) {
+  int64_t n = static_cast<int64_t>(element_size);
+  for (int64_t d : shape)
+    if (d < 0 || !checked_mul(n, d, n)) return false;
+  out = n;
+  return true;
 }
 
 Shape contiguous_strides(const Shape& shape) {
@@ -18,7 +35,8 @@ Shape contiguous_strides(const Shape& shape) {
   int64_t s = 1;
   for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i) {
     strides[i] = s;
-    s *= shape[i] > 0 ? shape[i] : 1;
+    MINIDL_CHECK(checked_mul(s, shape[i] > 0 ? shape[i] : 1, s), "shape ", shape_str(shape),
+                 ": the strides overflow 64 bits");
   }
   return strides;
 }

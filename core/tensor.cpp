@@ -12,12 +12,14 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, bool pinned
   for (int64_t d : shape) MINIDL_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
   MINIDL_CHECK(shape.size() <= kMaxDims, "at most ", kMaxDims, " dimensions, got ",
                shape_str(shape));
+  int64_t nbytes = 0;
+  MINIDL_CHECK(shape_nbytes(shape, dtype_size(dtype), nbytes), "shape ", shape_str(shape), " of ",
+               dtype_name(dtype), ": the size in bytes overflows 64 bits");
   Tensor t;
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
-  t.storage_ = Storage::allocate(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype),
-                                 device, pinned);
+  t.storage_ = Storage::allocate(static_cast<size_t>(nbytes), device, pinned);
   return t;
 }
 

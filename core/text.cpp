@@ -46,6 +46,30 @@ bool parse_bool(std::string_view text, bool& out) {
   return false;
 }
 
+bool is_utf8(std::string_view s, size_t* bad_at) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = 1;
+    uint32_t cp = c, min = 0;
+    if (c >= 0xC0 && c < 0xE0) len = 2, cp = c & 0x1F, min = 0x80;
+    if (c >= 0xE0 && c < 0xF0) len = 3, cp = c & 0x0F, min = 0x800;
+    if (c >= 0xF0 && c < 0xF8) len = 4, cp = c & 0x07, min = 0x10000;
+    bool ok = c < 0x80 || (len > 1 && s.size() - i >= len);
+    for (size_t k = 1; ok && k < len; ++k) {
+      const unsigned char b = static_cast<unsigned char>(s[i + k]);
+      ok = (b & 0xC0) == 0x80;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    if (ok && len > 1) ok = cp >= min && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+    if (!ok) {
+      if (bad_at) *bad_at = i;
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 std::string format_number(double v) {
   char buf[40];
   if (v == std::floor(v) && std::fabs(v) < 1e15) {

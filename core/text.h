@@ -21,6 +21,10 @@ bool parse_number(std::string_view text, double& out);
 // "true"/"false" and the usual synonyms (1/0, yes/no, on/off).
 bool parse_bool(std::string_view text, bool& out);
 
+// Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points past U+10FFFF), as
+// JSON text must be; false with the byte offset of the first bad sequence in `bad_at`.
+bool is_utf8(std::string_view s, size_t* bad_at = nullptr);
+
 // The shortest decimal that reads back as the same double (whole numbers without an exponent).
 std::string format_number(double v);
 

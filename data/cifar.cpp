@@ -82,6 +82,11 @@ static std::string cifar_folder(const std::string& dir, const char* sub, const c
 // Reads files and concatenates their records, checking each file's record count.
 static CifarRecords read_cifar_files(const std::vector<std::string>& paths, CifarKind kind,
                                      int64_t expected_records) {
+  int64_t expected_bytes = 0;
+  MINIDL_CHECK(expected_records >= 0 &&
+                   checked_mul(expected_records, cifar_record_bytes(kind), expected_bytes),
+               paths.at(0), ": ", expected_records,
+               " records per file is not a count of CIFAR records (0 accepts any)");
   std::vector<CifarRecords> parts;
   int64_t total = 0;
   for (const std::string& path : paths) {
@@ -89,7 +94,7 @@ static CifarRecords read_cifar_files(const std::vector<std::string>& paths, Cifa
     CifarRecords r = parse_cifar(bytes.data(), bytes.size(), kind, path);
     if (expected_records > 0 && r.images.size(0) != expected_records)
       MINIDL_FAIL(path, ": ", r.images.size(0), " records (", bytes.size(), " bytes), expected ",
-                  expected_records, " (", expected_records * cifar_record_bytes(kind), " bytes)");
+                  expected_records, " (", expected_bytes, " bytes)");
     total += r.images.size(0);
     parts.push_back(std::move(r));
   }
@@ -129,7 +134,9 @@ std::shared_ptr<TensorDataset> load_cifar100(const std::string& dir, Split split
                                              const CifarOptions& options) {
   const char* file = split == Split::train ? "train.bin" : "test.bin";
   std::string folder = cifar_folder(dir, "cifar-100-binary", file, "CIFAR-100");
-  int64_t expected = options.records_per_batch * (split == Split::train ? 5 : 1);
+  int64_t expected = 0;
+  MINIDL_CHECK(checked_mul(options.records_per_batch, split == Split::train ? 5 : 1, expected),
+               "load_cifar100: records_per_batch ", options.records_per_batch, " is too large");
   CifarRecords r =
       read_cifar_files({(fs::path(folder) / file).string()}, CifarKind::cifar100, expected);
   bool fine = options.labels == Cifar100Labels::fine;

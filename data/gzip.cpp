@@ -21,6 +21,9 @@ std::vector<uint8_t> read_file_maybe_gz(const std::string& path) {
 std::vector<uint8_t> gunzip(const uint8_t* data, size_t size, const std::string& name) {
   if (size == 0) MINIDL_FAIL(name, ": empty, not a gzip stream");
   std::vector<uint8_t> out;
+  // Room for a typical ratio first (IDX images compress about 4:1), then doubling; a small file
+  // does not pay for zeroing a megabyte.
+  out.reserve(std::min<size_t>(std::max<size_t>(4 * size, 1 << 16), 1 << 24));
   size_t consumed = 0;
   // One inflate stream per gzip member; members follow each other until the buffer ends.
   while (consumed < size) {
@@ -31,7 +34,7 @@ std::vector<uint8_t> gunzip(const uint8_t* data, size_t size, const std::string&
     int ret = Z_OK;
     while (ret != Z_STREAM_END) {
       if (out.capacity() - out.size() < (1 << 16))
-        out.reserve(std::max<size_t>(out.capacity() * 2, 1 << 20));
+        out.reserve(out.capacity() * 2);
       size_t before = out.size();
       out.resize(out.capacity());
       zs.next_out = out.data() + before;

@@ -37,21 +37,17 @@ Tensor parse_idx(const uint8_t* data, size_t size, const std::string& name) {
     MINIDL_FAIL(name, ": truncated IDX header: ", size, " bytes, ", dims, " dimensions need ",
                 header);
   Shape shape;
-  unsigned __int128 count = 1;  // four sizes below 2^32 each cannot overflow 128 bits
-  for (uint32_t d = 0; d < dims; ++d) {
-    uint32_t n = read_be32(data + 4 + 4 * d);
-    shape.push_back(n);
-    count *= n;
-  }
+  for (uint32_t d = 0; d < dims; ++d) shape.push_back(read_be32(data + 4 + 4 * d));
+  int64_t count = 0;
+  if (!shape_nbytes(shape, 1, count))
+    MINIDL_FAIL(name, ": the sizes ", shape_str(shape), " at byte offsets 4..", header - 1,
+                " multiply to more than 2^63 bytes: a corrupt header");
   const size_t have = size - header;
-  if (count > have) {
-    std::string need = count <= UINT64_MAX ? std::to_string(static_cast<uint64_t>(count))
-                                           : std::string("more than 2^64");
-    MINIDL_FAIL(name, ": truncated: header says ", shape_str(shape), " = ", need,
+  if (static_cast<uint64_t>(count) > have)
+    MINIDL_FAIL(name, ": truncated: header says ", shape_str(shape), " = ", count,
                 " bytes from byte offset ", header, ", but the data ends at byte offset ", size,
                 " (element ", have, ")");
-  }
-  if (count < have)
+  if (static_cast<uint64_t>(count) < have)
     MINIDL_FAIL(name, ": ", have - static_cast<size_t>(count),
                 " unexpected bytes after the data, from byte offset ",
                 header + static_cast<size_t>(count), " (header says ", shape_str(shape), ")");

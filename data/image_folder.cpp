@@ -70,30 +70,39 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptio
   if (options.skip_bad_images) check_and_skip(options);
 }
 
-// Checks every file on a few threads, then drops the bad ones in order and records why.
-void ImageFolderDataset::check_and_skip(const ImageFolderOptions& options) {
-  std::vector<std::string> reason(samples_.size());
+// Why each file is bad ("" when it is good), checked on `threads` threads (0: every hardware
+// thread): decoded in full, or with `full` false only its header read.
+static std::vector<std::string> check_files(const std::vector<std::string>& paths, bool full,
+                                            int threads) {
+  std::vector<std::string> reason(paths.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i; (i = next++) < samples_.size();) {
+    for (size_t i; (i = next++) < paths.size();) {
       try {
-        std::vector<uint8_t> bytes = read_file(samples_[i].path);
-        if (options.full_check) {
-          decode_image(bytes.data(), bytes.size(), samples_[i].path);
+        std::vector<uint8_t> bytes = read_file(paths[i]);
+        if (full) {
+          decode_image(bytes.data(), bytes.size(), paths[i]);
         } else if (!image_header_ok(bytes.data(), bytes.size(), nullptr, nullptr)) {
-          reason[i] = "unrecognised or corrupt image header";
+          reason[i] = paths[i] + ": unrecognised or corrupt image header";
         }
       } catch (const std::exception& e) {
         reason[i] = e.what();
       }
     }
   };
-  int threads = options.check_threads > 0 ? options.check_threads
-                                          : std::max(1u, std::thread::hardware_concurrency());
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
   for (std::thread& t : pool) t.join();
+  return reason;
+}
+
+// Checks every file, then drops the bad ones in order and records why.
+void ImageFolderDataset::check_and_skip(const ImageFolderOptions& options) {
+  std::vector<std::string> paths;
+  for (const Entry& e : samples_) paths.push_back(e.path);
+  std::vector<std::string> reason = check_files(paths, options.full_check, options.check_threads);
   std::vector<Entry> kept;
   for (size_t i = 0; i < samples_.size(); ++i) {
     if (reason[i].empty()) {
@@ -107,6 +116,27 @@ void ImageFolderDataset::check_and_skip(const ImageFolderOptions& options) {
     log_warning(name_ + ": skipped " + std::to_string(skipped_.size()) +
                 " bad image(s), first: " + skipped_[0].path);
   MINIDL_CHECK(!samples_.empty(), root_, ": every image was bad (", skipped_.size(), " skipped)");
+}
+
+std::vector<SkippedImage> find_bad_images(const ImageFolderDataset& dataset, int threads) {
+  std::vector<std::string> paths;
+  for (int64_t i = 0; i < dataset.size(); ++i) paths.push_back(dataset.path(i));
+  std::vector<std::string> reason = check_files(paths, true, threads);
+  std::vector<SkippedImage> bad;
+  for (size_t i = 0; i < paths.size(); ++i)
+    if (!reason[i].empty()) bad.push_back({paths[i], reason[i]});
+  return bad;
+}
+
+void verify_images(const ImageFolderDataset& dataset, int threads) {
+  std::vector<SkippedImage> bad = find_bad_images(dataset, threads);
+  if (bad.empty()) return;
+  const size_t kListed = 10;
+  std::string list;
+  for (size_t i = 0; i < bad.size() && i < kListed; ++i) list += "\n  " + bad[i].reason;
+  if (bad.size() > kListed) list += "\n  ... and " + std::to_string(bad.size() - kListed) + " more";
+  MINIDL_FAIL(dataset.name(), ": ", bad.size(), " of ", dataset.size(),
+              " images cannot be decoded:", list);
 }
 
 Sample ImageFolderDataset::get(int64_t index) const {

@@ -8,7 +8,8 @@
 //            RGB); sizes vary, so image_shape() is [3, -1, -1].
 // Errors: a missing root, a root without class folders, a class folder without images, a file
 // that cannot be read or decoded (naming the file) — unless skip_bad_images is set, in which case
-// every image is checked at construction and the bad ones are left out and counted.
+// every image is checked at construction and the bad ones are left out and counted. To refuse a
+// dataset with any bad image up front instead, call verify_images (below).
 #pragma once
 
 #include <memory>
@@ -59,5 +60,14 @@ class ImageFolderDataset : public Dataset {
   std::vector<SkippedImage> skipped_;
   void check_and_skip(const ImageFolderOptions& options);
 };
+
+// Decodes every image of `dataset` in full (PNGs verified: data/image_io.h) on `threads` threads
+// (0: every hardware thread) and returns the bad ones, in sample order, each with its error (which
+// names the file). One decode pass over the whole dataset: run it before a run writes anything
+// (minidl_train's --verify-images) rather than meeting a corrupt file epochs into training.
+std::vector<SkippedImage> find_bad_images(const ImageFolderDataset& dataset, int threads = 0);
+// find_bad_images; throws one Error naming the dataset, how many images are bad, and the first ten
+// of them with their errors.
+void verify_images(const ImageFolderDataset& dataset, int threads = 0);
 
 }  // namespace minidl

@@ -8,7 +8,12 @@
 // stb's implementation, private to this file (static functions), compiled without its warnings.
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
-#define STBI_NO_HDR  // float images are not datasets' business
+// Only the formats ImageFolder reads: stb's GIF, TGA, PSD, PIC and HDR decoders have known memory
+// errors (CVE-2023-45661..45667 among them) and no dataset here needs them.
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_PNM
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
 #pragma GCC diagnostic push
@@ -23,26 +28,51 @@
 
 namespace minidl {
 
-// stb_image decodes a JPEG cut short as if the missing data were zeros; PIL (and so torchvision)
-// refuses it. A complete JPEG has its end-of-image marker FF D9 after the last start-of-scan FF DA;
-// entropy-coded data never holds either pair (a coded FF is followed by 00 or D0..D7).
-static bool jpeg_truncated(const uint8_t* data, size_t size) {
-  if (size < 3 || data[0] != 0xFF || data[1] != 0xD8 || data[2] != 0xFF) return false;
-  for (size_t i = size - 1; i >= 1; --i) {
-    if (data[i - 1] != 0xFF) continue;
-    if (data[i] == 0xD9) return false;
-    if (data[i] == 0xDA) return true;
-  }
-  return true;
+enum class StbFormat { png, bmp, jpeg, pnm, other };
+
+// The decoder stb will pick, asked as stbi_load asks it (its own tests, in its order), so that the
+// checks below run exactly on what stb would decode as that format.
+static StbFormat stb_format(const uint8_t* data, size_t size) {
+  stbi__context s;
+  stbi__start_mem(&s, data, static_cast<int>(size));
+  if (stbi__png_test(&s)) return StbFormat::png;
+  if (stbi__bmp_test(&s)) return StbFormat::bmp;
+  if (stbi__jpeg_test(&s)) return StbFormat::jpeg;
+  if (stbi__pnm_test(&s)) return StbFormat::pnm;
+  return StbFormat::other;
 }
 
-Tensor decode_image(const uint8_t* data, size_t size, const std::string& name) {
+// stb checks less than libpng, libjpeg and Pillow do, and has memory errors on some bad input:
+// check first what they check, on what stb will read as that format. `pixels`: the whole image
+// will be decoded (else only the header: a PNG's image data is then not inflated).
+static void check_for_stb(const uint8_t* data, size_t size, const std::string& name, bool pixels) {
+  switch (stb_format(data, size)) {
+    case StbFormat::png:
+      if (pixels) verify_png(data, size, name);
+      break;
+    case StbFormat::jpeg:  // even stb's header reader builds the Huffman tables
+      verify_jpeg(data, size, name);
+      break;
+    case StbFormat::bmp:
+      verify_bmp(data, size, name);
+      break;
+    case StbFormat::pnm:
+      verify_pnm(data, size, name);
+      break;
+    default:
+      break;
+  }
+}
+
+Tensor decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   if (size == 0) MINIDL_FAIL(name, ": empty file, not an image");
-  if (jpeg_truncated(data, size))
-    MINIDL_FAIL(name, ": truncated JPEG: no end-of-image marker after the last scan (", size,
-                " bytes)");
   if (size > static_cast<size_t>(INT32_MAX)) MINIDL_FAIL(name, ": ", size, " bytes is too large");
+  check_for_stb(data, size, name, true);
   int w = 0, h = 0, channels_in_file = 0;
+  if (stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &channels_in_file) &&
+      static_cast<int64_t>(w) * h > max_pixels)
+    MINIDL_FAIL(name, ": ", w, " x ", h, " pixels is over the limit of ", max_pixels,
+                " (a decompression bomb?)");
   uint8_t* pixels =
       stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &channels_in_file, 3);
   if (!pixels) MINIDL_FAIL(name, ": cannot decode image: ", stbi_failure_reason());
@@ -54,6 +84,11 @@ Tensor decode_image(const uint8_t* data, size_t size, const std::string& name) {
 
 bool image_header_ok(const uint8_t* data, size_t size, int* width, int* height) {
   if (size == 0 || size > static_cast<size_t>(INT32_MAX)) return false;
+  try {
+    check_for_stb(data, size, "", false);
+  } catch (const Error&) {
+    return false;
+  }
   int w = 0, h = 0, c = 0;
   if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &c)) return false;
   if (width) *width = w;

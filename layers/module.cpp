@@ -208,10 +208,21 @@ void Module::check_state_dict(const std::map<std::string, Tensor>& state, bool s
 
 void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
   check_state_dict(state, strict);
+  // Weights from elsewhere (a PyTorch export in f64 or f16) are converted to the module's dtypes;
+  // say so, since the values change (rounding) without any other sign.
+  std::vector<std::string> converted;
   for (auto& [name, t] : named_tensors()) {
     Tensor dst = t;  // a handle: copies into the module's storage
-    dst.copy_(state.at(name));
+    const Tensor& src = state.at(name);
+    if (src.dtype() != dst.dtype())
+      converted.push_back("'" + name + "' " + dtype_name(src.dtype()) + " -> " +
+                          dtype_name(dst.dtype()));
+    dst.copy_(src);
   }
+  if (!converted.empty())
+    log_warning(where() + ": load_state_dict converted " + std::to_string(converted.size()) +
+                " tensor(s) to the module's dtype: " + converted[0] +
+                (converted.size() > 1 ? ", ..." : ""));
   visit([](Module& m) {
     m.clear_cache();
     m.on_state_loaded();

@@ -31,15 +31,18 @@ bool has_gpu();
     if (!::minidl::testing::has_gpu()) GTEST_SKIP() << "no CUDA device on this machine"; \
   } while (0)
 
-// Expects `stmt` to throw minidl::Error whose message contains every listed fragment.
-#define EXPECT_MINIDL_ERROR(stmt, ...)                                      \
+// Expects `stmt` to throw `type` whose message contains every listed fragment.
+#define EXPECT_ERROR_MESSAGE(stmt, type, ...)                               \
   do {                                                                      \
     try {                                                                   \
       stmt;                                                                 \
-      ADD_FAILURE() << "expected minidl::Error from " #stmt;                \
-    } catch (const ::minidl::Error& e) {                                    \
+      ADD_FAILURE() << "expected " #type " from " #stmt;                    \
+    } catch (const type& e) {                                               \
       for (const std::string& frag : std::vector<std::string>{__VA_ARGS__}) \
         EXPECT_NE(std::string(e.what()).find(frag), std::string::npos)      \
             << "message '" << e.what() << "' lacks '" << frag << "'";       \
     }                                                                       \
   } while (0)
+
+// Expects `stmt` to throw minidl::Error whose message contains every listed fragment.
+#define EXPECT_MINIDL_ERROR(stmt, ...) EXPECT_ERROR_MESSAGE(stmt, ::minidl::Error, __VA_ARGS__)

@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build git pkg-config
   libopenblas-dev libgtest-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
   libfmt-dev openmpi-bin libopenmpi-dev
+  clang libclang-rt-14-dev  # tools/fuzz.sh: clang with libFuzzer, ASan and UBSan (its runtimes)
   dataset-fashion-mnist
   python3 python3-pip python3-numpy python3-torch python3-torchvision python3-matplotlib
 )

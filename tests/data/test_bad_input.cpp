@@ -110,6 +110,18 @@ TEST(BadInput, IdxLabelOutOfRangeAndCountMismatch) {
                       "3 dimensions");
 }
 
+TEST(BadInput, IdxSizesWhoseProductOverflows) {
+  // A 20-byte header: four sizes of 65536, whose product 2^64 wraps to 0 in 64-bit arithmetic.
+  std::vector<uint8_t> f = {0, 0, 8, 4, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0};
+  EXPECT_MINIDL_ERROR(parse_idx(f.data(), f.size(), "big-idx"), "big-idx",
+                      "[65536, 65536, 65536, 65536]", "byte offsets 4..19",
+                      "multiply to more than 2^63 bytes");
+  f.resize(16);  // three of them fit: 2^48 bytes, which the file does not hold
+  f[3] = 3;
+  EXPECT_MINIDL_ERROR(parse_idx(f.data(), f.size(), "big-idx"), "big-idx", "truncated",
+                      "281474976710656 bytes");
+}
+
 // ---- CIFAR ----
 
 TEST(BadInput, TruncatedCifar) {
@@ -146,6 +158,21 @@ TEST(BadInput, CifarLabelOutOfRange) {
                       "record 1", "byte offset 3075");
 }
 
+TEST(BadInput, CifarRecordCountsThatOverflow) {
+  TempDir dir;
+  for (const char* f : {"train.bin", "test.bin"})
+    write_cifar_file(dir / f, CifarKind::cifar100, random_u8({1, 3, 32, 32}, 5),
+                     Tensor::from_vector<int64_t>({5}, {1}),
+                     Tensor::from_vector<int64_t>({2}, {1}));
+  CifarOptions opt;
+  opt.records_per_batch = INT64_MAX / 3;  // train.bin holds 5x: overflows
+  EXPECT_MINIDL_ERROR(load_cifar100(dir.str(), Split::train, opt), "records_per_batch",
+                      "too large");
+  opt.records_per_batch = INT64_MAX / 3000;  // x 3074 bytes per record overflows
+  EXPECT_MINIDL_ERROR(load_cifar100(dir.str(), Split::test, opt), "test.bin",
+                      "not a count of CIFAR records");
+}
+
 // ---- ImageFolder ----
 
 TEST(BadInput, EmptyClassFolder) {
@@ -180,7 +207,7 @@ TEST(BadInput, CorruptAndUnreadableImages) {
   ASSERT_EQ(ds.size(), 5);
   EXPECT_EQ(ds.get(0).image.shape(), Shape({3, 8, 8}));
   EXPECT_MINIDL_ERROR(ds.get(1), "1_garbage.jpg", "cannot decode image");
-  EXPECT_MINIDL_ERROR(ds.get(2), "2_truncated.png", "cannot decode image");
+  EXPECT_MINIDL_ERROR(ds.get(2), "2_truncated.png", "truncated PNG");
   EXPECT_MINIDL_ERROR(ds.get(3), "3_truncated.jpg", "truncated JPEG");
   EXPECT_MINIDL_ERROR(ds.get(4), "4_unreadable.png", "no such file");
 }
@@ -242,8 +269,8 @@ class GuardedBuffer {
 };
 
 // Every proper prefix of a valid file must throw minidl::Error, reading only the prefix; with
-// `or_same`, a prefix may instead give exactly the whole file's result (a PNG cut inside its
-// final IEND chunk still holds every pixel).
+// `or_same`, a prefix may instead give exactly the whole file's result (a format whose last bytes
+// hold no data).
 template <typename Parse>
 void every_prefix_throws(const std::vector<uint8_t>& file, Parse parse, const char* what,
                          bool or_same = false) {

@@ -123,6 +123,21 @@ TEST(Module, LoadStateDictNamesEveryProblem) {
   EXPECT_MINIDL_ERROR(net->load_state_dict(shaped), "'fc.weight' has shape [10, 9]", "[10, 8]");
 }
 
+TEST(Module, LoadStateDictSaysWhatItConverts) {  // f64/f16 weights from PyTorch, say
+  auto net = tiny_resnet();
+  auto state = net->state_dict();
+  ::testing::internal::CaptureStderr();
+  net->load_state_dict(state);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  state["conv1.weight"] = state["conv1.weight"].to(DType::f64);
+  state["fc.bias"] = state["fc.bias"].to(DType::f16);
+  ::testing::internal::CaptureStderr();
+  net->load_state_dict(state);
+  std::string warning = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(warning.find("converted 2 tensor(s)"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("'conv1.weight' f64 -> f32"), std::string::npos) << warning;
+}
+
 TEST(Module, LoadStateDictRestoresTheBatchCounter) {
   BatchNorm2d bn(2, BatchNormOptions::caffe(0.9));
   auto state = bn.state_dict();
