@@ -1,32 +1,71 @@
 #!/usr/bin/env bash
-# README command (2): installs what is missing, builds the CUDA configuration (when nvcc is present:
-# every .cu compiles and links, and CUDA tests skip without a GPU) and the CPU-only configuration,
-# and runs every test of both with ctest.
+# README command (2): installs what is missing, then builds and tests minidl's configurations:
+#   build/cuda      MINIDL_CUDA=ON, when nvcc is present: every .cu compiles and links, and the
+#                   CUDA tests skip without a GPU
+#   build/cpu       MINIDL_CUDA=OFF, Release
+#   build/sanitize  MINIDL_CUDA=OFF, -O1, ASan + UBSan + LeakSanitizer: every test but the cuda
+#                   ones, failing on any report (docs/building.md, "Sanitizers")
+# Usage: tools/test.sh                all three (what CI runs: .ci/run)
+#        tools/test.sh --sanitize     build/sanitize alone
+#        tools/test.sh --no-sanitize  build/cuda and build/cpu alone (the quicker check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+want_plain=1
+want_sanitize=1
+case "${1:-}" in
+  "") ;;
+  --sanitize) want_plain=0 ;;
+  --no-sanitize) want_sanitize=0 ;;
+  *) echo "test: unknown argument '$1' (known: --sanitize, --no-sanitize)" >&2; exit 2 ;;
+esac
 
 tools/setup.sh
 JOBS=${JOBS:-$(nproc)}
 
 configs=()
-if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null 2>&1; then
-  configs+=(cuda)
-else
-  echo "test: no nvcc found: building the CPU-only configuration alone"
+if [ $want_plain = 1 ]; then
+  if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null 2>&1; then
+    configs+=(cuda)
+  else
+    echo "test: no nvcc found: building the CPU-only configuration alone"
+  fi
+  configs+=(cpu)
 fi
-configs+=(cpu)
+[ $want_sanitize = 1 ] && configs+=(sanitize)
 
 for c in "${configs[@]}"; do
-  flag=OFF
-  [ "$c" = cuda ] && flag=ON
-  echo "== build/$c (MINIDL_CUDA=$flag)"
-  cmake -S . -B "build/$c" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMINIDL_CUDA=$flag >/dev/null
+  case "$c" in
+    cuda) args=(-DCMAKE_BUILD_TYPE=Release -DMINIDL_CUDA=ON) ;;
+    cpu) args=(-DCMAKE_BUILD_TYPE=Release -DMINIDL_CUDA=OFF) ;;
+    # -O1: ASan's recommended level (-O0 makes the training tests several times slower, -O2 blurs
+    # the reports' lines). -g1: line tables and function names, all a report's stack needs (inlined
+    # frames included), and the heavy CLI files compile ~30% faster than with -g.
+    # _GLIBCXX_ASSERTIONS: libstdc++ checks indices (vector[i] past size() but within capacity,
+    # which ASan cannot see).
+    # Sanitizers instrument host code only, so no CUDA.
+    sanitize) args=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1 -D_GLIBCXX_ASSERTIONS"
+                    -DMINIDL_CUDA=OFF -DMINIDL_SANITIZE=address,undefined) ;;
+  esac
+  echo "== build/$c (${args[*]})"
+  start=$SECONDS
+  cmake -S . -B "build/$c" -G Ninja "${args[@]}" >/dev/null
   cmake --build "build/$c" -j "$JOBS"
+  echo "== build/$c built in $((SECONDS - start)) s"
 done
 
 status=0
 for c in "${configs[@]}"; do
   echo "== ctest build/$c"
-  (cd "build/$c" && ctest --output-on-failure -j "$JOBS") || status=1
+  start=$SECONDS
+  if [ "$c" = sanitize ]; then
+    # The run-time options: fail on the first report, leaks included. Tests labelled cuda only skip
+    # in a CPU-only build, so they are left out.
+    (source tools/sanitize/env.sh && cd "build/$c" &&
+      ctest --output-on-failure -j "$JOBS" -LE cuda) || status=1
+  else
+    (cd "build/$c" && ctest --output-on-failure -j "$JOBS") || status=1
+  fi
+  echo "== ctest build/$c took $((SECONDS - start)) s"
 done
 exit $status
