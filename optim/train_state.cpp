@@ -1,6 +1,7 @@
 #include "optim/train_state.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "core/error.h"
 
@@ -11,7 +12,8 @@ namespace {
 int64_t integer_field(const nlohmann::json& j, const char* key) {
   MINIDL_CHECK(j.contains(key), "train state: no '", key, "'");
   const nlohmann::json& v = j.at(key);
-  MINIDL_CHECK(v.is_number_integer(), "train state: '", key, "' must be an integer, got ",
+  MINIDL_CHECK(v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX),
+               "train state: '", key, "' must be an integer, got ",
                v.dump().substr(0, 40));
   return v.get<int64_t>();
 }

@@ -45,7 +45,7 @@ for c in "${configs[@]}"; do
     # which ASan cannot see).
     # Sanitizers instrument host code only, so no CUDA.
     sanitize) args=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1 -D_GLIBCXX_ASSERTIONS"
-                    -DMINIDL_CUDA=OFF -DMINIDL_SANITIZE=address,undefined) ;;
+                    -DMINIDL_CUDA=OFF -DMINIDL_SANITIZE=address,undefined,float-cast-overflow) ;;
   esac
   echo "== build/$c (${args[*]})"
   start=$SECONDS

@@ -1,6 +1,7 @@
 #include "tools/train/settings.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "core/parallel.h"
 #include "core/text.h"
@@ -42,7 +43,10 @@ void read_field(const Field& f, const nlohmann::json& value, const std::string& 
           if (!value.is_string()) fail("a string");
           *member = value.get<std::string>();
         } else if constexpr (std::is_same_v<T, int64_t>) {
-          if (!value.is_number_integer()) fail("an integer");
+          // an unsigned value over 2^63 - 1 would wrap to a negative one
+          if (!value.is_number_integer() ||
+              (value.is_number_unsigned() && value.get<uint64_t>() > INT64_MAX))
+            fail("an integer");
           *member = value.get<int64_t>();
         } else if constexpr (std::is_same_v<T, double>) {
           if (!value.is_number()) fail("a number");
