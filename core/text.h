@@ -34,9 +34,6 @@ std::string trim(std::string_view s);
 std::vector<std::string> split(std::string_view s, char sep);
 std::string join(const std::vector<std::string>& items, std::string_view sep = ", ");
 bool starts_with(std::string_view s, std::string_view prefix);
-// Well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF): what JSON files
-// such as RUN/config.json can hold.
-bool is_utf8(std::string_view s);
 bool ends_with(std::string_view s, std::string_view suffix);
 
 }  // namespace minidl

@@ -126,7 +126,7 @@ void check_checkpoint_config(const Checkpoint& c, const nlohmann::json& config,
   const nlohmann::json saved = c.state.value("config", nlohmann::json());
   MINIDL_CHECK(saved.is_object(), "checkpoint '", path, "' holds no config");
   auto changeable = [](const std::string& k) {
-    return k == "threads" || k == "workers" || k == "out";
+    return k == "threads" || k == "workers" || k == "out" || k == "verify_images";
   };
   for (const nlohmann::json* a : {&saved, &config})
     for (const auto& [key, value] : a->items()) {

@@ -62,6 +62,7 @@ for t in "${targets[@]}"; do
   else
     result="CRASH (see $log and $build/artifacts/$t/)"
     status=1
+    tail -n 40 "$log" >&2  # the sanitizer's report, where a CI log shows it
   fi
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)

@@ -5,19 +5,24 @@
 #   build/cpu       MINIDL_CUDA=OFF, Release
 #   build/sanitize  MINIDL_CUDA=OFF, -O1, ASan + UBSan + LeakSanitizer: every test but the cuda
 #                   ones, failing on any report (docs/building.md, "Sanitizers")
-# Usage: tools/test.sh                all three (what CI runs: .ci/run)
+#   build/fuzz      clang + libFuzzer, when clang++ is present: each parser's fuzz target for
+#                   FUZZ_SECONDS (30) from its committed inputs (tools/fuzz.sh, docs/fuzzing.md)
+# Usage: tools/test.sh                all four (what CI runs: .ci/run)
 #        tools/test.sh --sanitize     build/sanitize alone
+#        tools/test.sh --fuzz         build/fuzz alone
 #        tools/test.sh --no-sanitize  build/cuda and build/cpu alone (the quicker check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_plain=1
 want_sanitize=1
+want_fuzz=1
 case "${1:-}" in
   "") ;;
-  --sanitize) want_plain=0 ;;
-  --no-sanitize) want_sanitize=0 ;;
-  *) echo "test: unknown argument '$1' (known: --sanitize, --no-sanitize)" >&2; exit 2 ;;
+  --sanitize) want_plain=0 want_fuzz=0 ;;
+  --fuzz) want_plain=0 want_sanitize=0 ;;
+  --no-sanitize) want_sanitize=0 want_fuzz=0 ;;
+  *) echo "test: unknown argument '$1' (known: --sanitize, --fuzz, --no-sanitize)" >&2; exit 2 ;;
 esac
 
 tools/setup.sh
@@ -68,4 +73,14 @@ for c in "${configs[@]}"; do
   fi
   echo "== ctest build/$c took $((SECONDS - start)) s"
 done
+if [ $want_fuzz = 1 ]; then
+  if command -v clang++ >/dev/null 2>&1; then
+    echo "== fuzz build/fuzz, ${FUZZ_SECONDS:-30} s per target"
+    start=$SECONDS
+    tools/fuzz.sh "${FUZZ_SECONDS:-30}" || status=1
+    echo "== fuzz took $((SECONDS - start)) s"
+  else
+    echo "test: no clang++: the fuzz targets are not built (tools/setup.sh installs clang)"
+  fi
+fi
 exit $status

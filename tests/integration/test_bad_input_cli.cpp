@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 
 #include "core/safetensors.h"
+#include "data/image_io.h"
 #include "data/idx.h"
 #include "optim/checkpoint.h"
 #include "tests/integration/cli_util.h"
@@ -184,6 +186,111 @@ TEST(BadInput, ResumeIsValidatedFallsBackAndSaysWhenThereIsNothingToDo) {
   EXPECT_NE(r.output.find("'iteration' must be an integer"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find(" ["), std::string::npos) << "no source conditions: " << r.output;
   EXPECT_TRUE(snapshot(out) == before);
+}
+
+// A .npy file: magic, version 1.0, the header padded to 64 bytes, then `data` bytes of zeros.
+void write_npy(const std::string& path, const std::string& header, size_t data, int version = 1) {
+  std::string h = header;
+  const size_t prefix = version == 1 ? 10 : 12;
+  while ((prefix + h.size() + 1) % 64) h += ' ';
+  h += '\n';
+  std::string bytes = "\x93NUMPY";
+  bytes += static_cast<char>(version);
+  bytes += '\0';
+  for (size_t i = 0; i < prefix - 8; ++i) bytes += static_cast<char>((h.size() >> (8 * i)) & 0xFF);
+  std::ofstream(path, std::ios::binary) << bytes << h << std::string(data, '\0');
+}
+
+// Files a user might hand over, each built to break one parser the way issue 12 found; each exits
+// 2 with one line naming the file, and writes nothing.
+TEST(BadInput, HostileFilesExitTwoNamingTheFileAndTouchNothing) {
+  SKIP_WITHOUT_FASHION();
+  TempDir dir;
+  const std::string out = dir / "run";
+  ASSERT_EQ(run(small_run(out)).code, 0);
+  // item 1: a shape whose product wraps (2^62 + 2 images of 28x28, 1,568 data bytes)
+  write_npy(dir / "wrap.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': "
+                              "(4611686018427387906, 1, 28, 28), }", 1568);
+  // item 2: a 40 KB header without its closing quote
+  write_npy(dir / "long.npy", "{'descr': '<f4" + std::string(40000, 'x'), 0, 2);
+  // item 12: a 20-digit dimension, a negative one
+  write_npy(dir / "digits.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': "
+                                "(99999999999999999999, 28, 28), }", 0);
+  write_npy(dir / "negative.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': "
+                                  "(-4, 28, 28), }", 4 * 28 * 28 * 4);
+  // item 1: safetensors with a shape past any size
+  {
+    std::string header = R"({"w":{"dtype":"F32","shape":[2,31e30],"data_offsets":[0,8]}})";
+    std::string bytes(8, '\0');
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+    std::ofstream(dir / "wrap.safetensors", std::ios::binary) << bytes << header
+                                                               << std::string(8, '\0');
+  }
+  // item 13: a 300-byte billion laughs; item 12: a key given twice
+  {
+    std::ofstream y(dir / "laughs.yaml");
+    y << "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+    for (char c = 'b'; c <= 'i'; ++c) {
+      y << c << ": &" << c << " [";
+      for (int k = 0; k < 9; ++k) y << (k ? ", *" : "*") << static_cast<char>(c - 1);
+      y << "]\n";
+    }
+  }
+  std::ofstream(dir / "twice.yaml") << "batch_size: 32\nlr: fixed:value=0.1\nbatch_size: 64\n";
+  const std::string predict = "predict --weights " + out + " --threads 2 --output " +
+                              (dir / "y.npy") + " --input ";
+  const std::string tail = " --force --iterations 5 --threads 2 --out " + out;
+  const std::pair<std::string, std::string> cases[] = {
+      {predict + (dir / "wrap.npy"), "wrap.npy: 'shape' [4611686018427387906, 1, 28, 28]"},
+      {predict + (dir / "long.npy"), "long.npy: header length"},
+      {predict + (dir / "digits.npy"), "digits.npy: .npy header"},
+      {predict + (dir / "negative.npy"), "negative.npy: .npy header"},
+      {"eval --model lenet --threads 2 --weights " + (dir / "wrap.safetensors"),
+       "wrap.safetensors"},
+      {"train --config " + (dir / "laughs.yaml") + tail, "values once aliases are expanded"},
+      {"train --config " + (dir / "twice.yaml") + tail, "key 'batch_size' appears twice"},
+  };
+  for (const auto& [args, fragment] : cases) expect_bad_use(args, fragment, out);
+  EXPECT_FALSE(fs::exists(dir / "y.npy"));
+}
+
+// item 11: a PNG whose checksums are wrong is refused (stb alone decodes it), and --verify-images
+// names every bad file before the run directory exists.
+TEST(BadInput, VerifyImagesNamesCorruptFilesBeforeAnythingIsWritten) {
+  TempDir dir;
+  std::mt19937 rng(3);
+  for (const char* split : {"train", "val"})
+    for (const char* cls : {"a", "b"}) {
+      const fs::path folder = fs::path(dir / "images") / split / cls;
+      fs::create_directories(folder);
+      for (int i = 0; i < 4; ++i) {
+        Tensor img = Tensor::empty({3, 32, 32}, DType::u8);
+        for (int64_t k = 0; k < img.numel(); ++k) img.data<uint8_t>()[k] = rng() & 0xFF;
+        std::vector<uint8_t> png = encode_png(img);
+        std::ofstream(folder / (std::to_string(i) + ".png"), std::ios::binary)
+            .write(reinterpret_cast<const char*>(png.data()), png.size());
+      }
+    }
+  // one byte of image data changed: the IDAT chunk's CRC-32 no longer matches
+  const std::string bad = dir / "images/train/b/2.png";
+  {
+    std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(60);
+    char c = 0;
+    f.get(c);
+    f.seekp(60);
+    f.put(static_cast<char>(c ^ 0x55));
+  }
+  const std::string out = dir / "run";
+  cli_test::Result r =
+      run("train --dataset imagefolder --data-dir " + (dir / "images") +
+          " --verify-images --model resnet18 --batch-size 4 --iterations 2 --threads 2 --out " +
+          out);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("1 of 8 images cannot be decoded"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(bad + ": PNG chunk 'IDAT'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("CRC mismatch"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));
 }
 
 }  // namespace

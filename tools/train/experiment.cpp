@@ -36,8 +36,14 @@ Datasets load_datasets(const DataSettings& s, const RunSettings& run) {
     } else if (name == "imagefolder") {
       MINIDL_CHECK(!dir.empty(),
                    "dataset imagefolder needs --data-dir with train/ and val/ folders");
-      d.train = std::make_shared<ImageFolderDataset>(dir + "/train");
-      d.test = std::make_shared<ImageFolderDataset>(dir + "/val");
+      auto train = std::make_shared<ImageFolderDataset>(dir + "/train");
+      auto test = std::make_shared<ImageFolderDataset>(dir + "/val");
+      // A corrupt file otherwise ends the run when a batch first meets it, epochs in; this
+      // finds every one before the run directory is touched (both sets: eval reads val/).
+      if (s.verify_images)
+        for (const ImageFolderDataset* set : {train.get(), test.get()}) verify_images(*set);
+      d.train = train;
+      d.test = test;
     } else if (name == "synthetic") {
       d.train = materialize(SyntheticDataset(2048, {1, 28, 28}, 10, 1, "synthetic/train"));
       d.test = materialize(SyntheticDataset(512, {1, 28, 28}, 10, 2, "synthetic/test"));

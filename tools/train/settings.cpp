@@ -108,6 +108,8 @@ std::vector<Field> DataSettings::fields() {
           {"augment", &augment, "Augmentation: auto, none, flip, crop or crop-flip"},
           {"crop_pad", &crop_pad, "Padding of random crops (0: 4 for 32x32, 2 for 28x28)"},
           {"workers", &workers, "Loader threads"},
+          {"verify_images", &verify_images,
+           "imagefolder: decode every image before the run starts and name the bad ones"},
           {"normalize", &normalize, "Per-channel mean and std (empty: computed)"}};
 }
 

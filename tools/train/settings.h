@@ -47,6 +47,7 @@ struct DataSettings {
   std::string augment = "auto";  // auto | none | flip | crop | crop-flip
   int64_t crop_pad = 0;          // 0: 4 for 32x32 images, 2 for 28x28
   int64_t workers = 2;           // loader threads
+  bool verify_images = false;    // imagefolder: decode every image before anything is written
   // Per-channel mean/std of the training images in [0, 1]; empty: computed from the training set
   // (and then recorded in RUN/config.json, so eval and predict normalise the same way).
   nlohmann::json normalize = {{"mean", nlohmann::json::array()}, {"std", nlohmann::json::array()}};

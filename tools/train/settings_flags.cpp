@@ -27,8 +27,8 @@ nlohmann::json typed(const Field& field, const std::string& text) {
       [&](auto* member) -> nlohmann::json {
         using T = std::remove_pointer_t<decltype(member)>;
         if constexpr (std::is_same_v<T, bool>) {
-          bool b = false;
-          if (!parse_bool(text, b))
+          bool b = true;  // a bare --flag
+          if (!text.empty() && !parse_bool(text, b))
             throw UsageError(where + ": expected true or false, got '" + text + "'");
           return b;
         } else if constexpr (std::is_same_v<T, int64_t>) {
@@ -69,6 +69,8 @@ std::shared_ptr<SettingsFlags> add_settings_flags(CLI::App* verb,
     std::string shown = def.is_string() ? def.get<std::string>() : def.dump();
     flags->options[key] = verb->add_option(flag_name(key), flags->raw[key],
                                            std::string(f.help) + " (default: " + shown + ")");
+    // --nesterov alone means true, as a switch would; --nesterov false still works
+    if (std::holds_alternative<bool*>(f.member)) flags->options[key]->expected(0, 1);
   }
   return flags;
 }
