@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include "data/idx.h"
+
 #ifndef MINIDL_TRAIN_BIN
 #error "MINIDL_TRAIN_BIN must name the minidl_train executable"
 #endif
@@ -77,4 +79,13 @@ struct TempDir {
   std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
+// The end-to-end tests train on the real Fashion-MNIST that tools/setup.sh installs.
+inline bool have_fashion() {
+  return std::filesystem::exists(std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz");
+}
+
 }  // namespace minidl::cli_test
+
+#define SKIP_WITHOUT_FASHION() \
+  if (!minidl::cli_test::have_fashion())  \
+  GTEST_SKIP() << "Fashion-MNIST is not installed (tools/setup.sh)"

@@ -23,13 +23,6 @@ namespace fs = std::filesystem;
 using cli_test::run;
 using cli_test::TempDir;
 
-bool have_fashion() {
-  return fs::exists(std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz");
-}
-
-#define SKIP_WITHOUT_FASHION() \
-  if (!have_fashion()) GTEST_SKIP() << "Fashion-MNIST is not installed (tools/setup.sh)"
-
 // Every file under `dir` with its bytes.
 std::map<std::string, std::string> snapshot(const std::string& dir) {
   std::map<std::string, std::string> files;

@@ -21,13 +21,6 @@ namespace fs = std::filesystem;
 using cli_test::run;
 using cli_test::TempDir;
 
-bool have_fashion() {
-  return fs::exists(std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz");
-}
-
-#define SKIP_WITHOUT_FASHION() \
-  if (!have_fashion()) GTEST_SKIP() << "Fashion-MNIST is not installed (tools/setup.sh)"
-
 // A short, fast experiment: LeNet (or a given model) on Fashion-MNIST, 2 threads.
 std::string quick(const std::string& out, const std::string& extra = "") {
   return "train --model lenet --batch-size 64 --iterations 60 --eval-every 30 --eval-batches 4 "
