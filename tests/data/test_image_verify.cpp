@@ -188,6 +188,16 @@ TEST(JpegVerify, HuffmanTablesAndTruncation) {
     }
   }
   EXPECT_MINIDL_ERROR(decode(two_frames), "corrupt JPEG: a second frame header (SOF FF c0)");
+  // A scan that names a Huffman table no DHT defined (stb decoded with uninitialised memory).
+  Bytes undefined_table = good;
+  for (size_t at = 2; at + 4 < good.size(); at += 2 + ((good[at + 2] << 8) | good[at + 3])) {
+    if (good[at + 1] == 0xDA) {
+      undefined_table[at + 8] = 0x30;  // the second component: DC table 3, AC table 0
+      break;
+    }
+  }
+  EXPECT_MINIDL_ERROR(decode(undefined_table), "corrupt JPEG: the scan (SOS) at byte offset",
+                      "decodes with Huffman table DC 3, which no DHT segment before it defines");
   Bytes long_segment = good;
   long_segment[4] = 0xFF;  // APP0's length now runs past the end
   EXPECT_MINIDL_ERROR(decode(long_segment), "truncated JPEG: segment FF e0 at byte offset 2");
