@@ -27,6 +27,11 @@ Device parse_device(const std::string& text);
 // as it does ("driver version is insufficient") on every machine without a GPU driver.
 int cuda_device_count();
 
+// Why cuda_device_count() is 0, e.g. "cudaGetDeviceCount: CUDA driver version is insufficient for
+// CUDA runtime version" or "minidl was built without CUDA"; empty when there is a GPU. When NVIDIA
+// device nodes exist but CUDA fails, the reason is also logged once, on the first ask.
+std::string cuda_unavailable_reason();
+
 // Throws unless `d` is the CPU or an existing CUDA device; names the device and the count.
 void check_device_available(Device d);
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -51,8 +52,27 @@ struct DTypeOf<uint8_t> {
   static constexpr DType value = DType::u8;
 };
 
+// Floating point -> integer: truncates toward zero and saturates at the integer type's limits; NaN
+// becomes 0. C++ leaves an out-of-range conversion undefined, and the twins did disagree: an x86
+// host wraps (-5.f -> uint8 251, through a 32-bit convert) while CUDA's cvt.rzi clamps (0).
+// PyTorch does not define it either (torch 1.13 CPU gives -5 -> 251, 300 -> 44, its CUDA kernels
+// other values). Saturation is chosen because it is what the GPU's conversion instruction does,
+// what an image pipeline wants (an augmented pixel at 260 is white, not near-black) and what Rust's
+// `as` defines; written out here so that host and device compute it with the same comparisons.
+template <typename To, typename From>
+MINIDL_HD To saturating_float_to_int(From v) {
+  constexpr To lo = std::numeric_limits<To>::min(), hi = std::numeric_limits<To>::max();
+  if (!(v == v)) return To(0);                // NaN
+  if (v <= static_cast<From>(lo)) return lo;  // the integer minimums are powers of two (exact)
+  // hi as From rounds up to a power of two for 32- and 64-bit integers (2^31, 2^63): every v
+  // below it truncates to a value that fits.
+  if (v >= static_cast<From>(hi)) return hi;
+  return static_cast<To>(v);
+}
+
 // Converts one value between element types. 16-bit floats go through f32 (round to nearest even);
-// integers convert as C++ does (float -> int truncates toward zero).
+// floating -> integer saturates (above); integer -> integer and integer -> floating convert as C++
+// does (narrowing integers wrap modulo 2^n on host and device alike).
 template <typename To, typename From>
 MINIDL_HD To cast_value(From v) {
   if constexpr (std::is_same_v<From, bf16> || std::is_same_v<From, f16>) {
@@ -61,6 +81,8 @@ MINIDL_HD To cast_value(From v) {
     return to_bf16(static_cast<float>(v));
   } else if constexpr (std::is_same_v<To, f16>) {
     return to_f16(static_cast<float>(v));
+  } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
+    return saturating_float_to_int<To>(v);
   } else {
     return static_cast<To>(v);
   }

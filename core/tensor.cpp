@@ -132,22 +132,29 @@ Tensor Tensor::contiguous(MemoryFormat format) const {
   return t;
 }
 
+MemoryFormat Tensor::memory_format() const {
+  bool nhwc = dim() == 4 && is_contiguous(MemoryFormat::channels_last);
+  return nhwc && !is_contiguous() ? MemoryFormat::channels_last : MemoryFormat::contiguous;
+}
+
+// clone() and to() keep the memory format, as PyTorch's preserve_format does: a channels-last
+// tensor moved to the GPU must stay channels-last for the kernels that expect it.
 Tensor Tensor::clone() const {
-  Tensor t = empty(shape_, dtype_, device());
+  Tensor t = empty(shape_, dtype_, device(), memory_format());
   copy(t, *this);
   return t;
 }
 
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
-  Tensor t = empty(shape_, dtype_, device);
+  Tensor t = empty(shape_, dtype_, device, memory_format());
   copy(t, *this);
   return t;
 }
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return *this;
-  Tensor t = empty(shape_, dtype, device());
+  Tensor t = empty(shape_, dtype, device(), memory_format());
   copy(t, *this);
   return t;
 }

@@ -48,6 +48,9 @@ class Tensor {
   Device device() const;
   bool is_pinned() const { return storage_ && storage_->pinned(); }
   bool is_contiguous(MemoryFormat format = MemoryFormat::contiguous) const;
+  // channels_last for a 4-d tensor laid out NHWC-contiguous (and not also NCHW-contiguous, as
+  // tensors with C == 1 or H == W == 1 are); contiguous otherwise. clone() and to() keep it.
+  MemoryFormat memory_format() const;
   const std::shared_ptr<Storage>& storage() const { return storage_; }
 
   // Pointer to the first element of the view (storage + offset).

@@ -26,9 +26,12 @@ bool has_gpu();
 }  // namespace minidl::testing
 
 // First line of every CUDA test: without a GPU the test is skipped, not failed.
-#define MINIDL_SKIP_WITHOUT_GPU()                                                        \
-  do {                                                                                   \
-    if (!::minidl::testing::has_gpu()) GTEST_SKIP() << "no CUDA device on this machine"; \
+// The message, "no GPU (<why>)", carries cuda_unavailable_reason() into the test logs and the
+// GPU check's report.
+#define MINIDL_SKIP_WITHOUT_GPU()                                               \
+  do {                                                                          \
+    if (!::minidl::testing::has_gpu())                                          \
+      GTEST_SKIP() << "no GPU (" << ::minidl::cuda_unavailable_reason() << ")"; \
   } while (0)
 
 // Expects `stmt` to throw `type` whose message contains every listed fragment.

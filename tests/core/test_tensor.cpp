@@ -1,6 +1,9 @@
 // Tensor views and copies on the CPU: reshape, narrow, permute, channels-last, contiguous, clone.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "core/fill.h"
@@ -88,6 +91,62 @@ TEST(Tensor, ChannelsLastKeepsLogicalShape) {
   EXPECT_TRUE(nhwc.is_contiguous());
 }
 
+// to() and clone() keep channels-last (issue 13: a channels-last tensor moved to the GPU came back
+// NCHW, and the channels-last twin checks threw before comparing anything).
+TEST(Tensor, ToAndCloneKeepTheMemoryFormat) {
+  Tensor cl = iota({2, 3, 4, 5}).contiguous(MemoryFormat::channels_last);
+  EXPECT_EQ(cl.memory_format(), MemoryFormat::channels_last);
+  for (const Tensor& t : {cl.clone(), cl.to(DType::f64), cl.to(DType::f64).to(DType::f32)}) {
+    EXPECT_TRUE(t.is_contiguous(MemoryFormat::channels_last));
+    EXPECT_EQ(t.strides(), cl.strides());
+    EXPECT_EQ(t.contiguous().to_vector<float>(), cl.contiguous().to_vector<float>());
+  }
+  EXPECT_EQ(iota({2, 3, 4, 5}).to(DType::f64).memory_format(), MemoryFormat::contiguous);
+  // Tensors that are both (C == 1) or neither (a narrowed view) come out NCHW-contiguous.
+  EXPECT_EQ(iota({2, 1, 4, 5}).contiguous(MemoryFormat::channels_last).memory_format(),
+            MemoryFormat::contiguous);
+  Tensor part = cl.narrow(3, 1, 2);
+  EXPECT_EQ(part.memory_format(), MemoryFormat::contiguous);
+  EXPECT_TRUE(part.to(DType::f64).is_contiguous());
+}
+
+// Floating -> integer conversions saturate, NaN -> 0, on the host as the CUDA twin does (issue 13:
+// the host wrapped -5 -> 251 while the device clamped). Integer narrowing still wraps.
+TEST(DType, FloatToIntegerSaturatesAndNanIsZero) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // Through a volatile, so the compiler converts at run time (it folds constants its own way).
+  auto cast = [](auto v) {
+    volatile decltype(v) at_run_time = v;
+    return at_run_time;
+  };
+  EXPECT_EQ(cast_value<uint8_t>(cast(-5.f)), 0);
+  EXPECT_EQ(cast_value<uint8_t>(cast(300.f)), 255);
+  EXPECT_EQ(cast_value<uint8_t>(cast(255.9f)), 255);
+  EXPECT_EQ(cast_value<uint8_t>(cast(-0.9f)), 0);
+  EXPECT_EQ(cast_value<uint8_t>(cast(7.99f)), 7);
+  EXPECT_EQ(cast_value<uint8_t>(cast(nan)), 0);
+  EXPECT_EQ(cast_value<uint8_t>(cast(1e300)), 255);
+  EXPECT_EQ(cast_value<int32_t>(cast(3e9f)), INT32_MAX);
+  EXPECT_EQ(cast_value<int32_t>(cast(-3e9f)), INT32_MIN);
+  EXPECT_EQ(cast_value<int32_t>(cast(2147483520.f)), 2147483520);  // the largest float below 2^31
+  EXPECT_EQ(cast_value<int32_t>(cast(2147483647.0)), INT32_MAX);
+  EXPECT_EQ(cast_value<int32_t>(cast(-7.5f)), -7);
+  EXPECT_EQ(cast_value<int64_t>(cast(1e19f)), INT64_MAX);
+  EXPECT_EQ(cast_value<int64_t>(cast(-1e19)), INT64_MIN);
+  EXPECT_EQ(cast_value<int64_t>(cast(-std::numeric_limits<float>::infinity())), INT64_MIN);
+  EXPECT_EQ(cast_value<int32_t>(cast(nan)), 0);
+  EXPECT_EQ(cast_value<uint8_t>(to_bf16(cast(-5.f))), 0);
+  EXPECT_EQ(cast_value<uint8_t>(cast(int32_t{-5})), 251);  // integer narrowing wraps, as in C++
+  // The copy and fill kernels convert the same way.
+  Tensor x = testing::random_tensor({1000}, 3, -300.f, 300.f);
+  x.data<float>()[0] = nan;
+  std::vector<uint8_t> want;
+  for (float v : x.to_vector<float>())
+    want.push_back(v != v ? 0 : static_cast<uint8_t>(std::clamp(std::trunc(v), 0.f, 255.f)));
+  EXPECT_EQ(x.to(DType::u8).to_vector<uint8_t>(), want);
+  EXPECT_EQ(Tensor::full({3}, 300.0, DType::u8).to_vector<uint8_t>(), std::vector<uint8_t>(3, 255));
+}
+
 TEST(Tensor, CloneIsDeepAndCopyConverts) {
   Tensor t = iota({3});
   Tensor c = t.clone();
@@ -120,6 +179,14 @@ TEST(Device, ParseAndCount) {
   EXPECT_MINIDL_ERROR(parse_device("tpu"), "unknown device 'tpu'");
   EXPECT_MINIDL_ERROR(parse_device("cuda:x"), "unknown device");
   EXPECT_GE(cuda_device_count(), 0);  // never throws: a failed query means zero devices
+  // Without a GPU the reason is kept and named where a CUDA device is asked for.
+  if (cuda_device_count() == 0) {
+    std::string why = cuda_unavailable_reason();
+    EXPECT_FALSE(why.empty());
+    EXPECT_MINIDL_ERROR(check_device_available(Device::cuda(0)), "0 CUDA device", why);
+  } else {
+    EXPECT_EQ(cuda_unavailable_reason(), "");
+  }
 }
 
 }  // namespace
