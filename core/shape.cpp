@@ -14,6 +14,12 @@ bool checked_mul(int64_t a, int64_t b, int64_t& out) {
   return true;
 }
 
+int to_int32(int64_t v, const char* what) {
+  MINIDL_CHECK(v >= INT32_MIN && v <= INT32_MAX, what, " = ", v,
+               " does not fit the 32-bit int the library takes (at most ", INT32_MAX, ")");
+  return static_cast<int>(v);
+}
+
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape)

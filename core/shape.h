@@ -17,6 +17,10 @@ using Shape = std::vector<int64_t>;
 // out = a * b; false (out untouched) when the product overflows int64.
 bool checked_mul(int64_t a, int64_t b, int64_t& out);
 
+// v as the 32-bit int that OpenBLAS, cuBLAS and cuDNN take for sizes and strides; throws naming
+// `what` (e.g. "gemm: m") and the limit when it does not fit, instead of wrapping.
+int to_int32(int64_t v, const char* what);
+
 // The product of the sizes; throws naming the shape when it overflows int64.
 int64_t shape_numel(const Shape& shape);
 // The bytes of a dense array of `shape` with `element_size`-byte elements; false when a size is

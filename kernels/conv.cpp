@@ -13,6 +13,7 @@ int64_t conv_algorithm_cache_size();  // kernels/cuda/conv.cu
 namespace {
 std::atomic<bool> g_allow_tf32{true};
 std::atomic<bool> g_benchmark{false};
+std::atomic<bool> g_deterministic{false};
 
 bool is_channels_last(const Tensor& t) {
   return t.dim() == 4 && !t.is_contiguous() && t.is_contiguous(MemoryFormat::channels_last);
@@ -82,6 +83,27 @@ ConvGeometry conv_geometry(const char* op, const Tensor& x, const Tensor& w, con
   return g;
 }
 
+void check_cudnn_geometry(const ConvGeometry& g) {
+  // Strides are products of sizes, so every size and stride fits an int once each tensor's
+  // element count does.
+  auto check = [](const char* name, const Shape& shape) {
+    int64_t n = 0;
+    bool ok = shape_nbytes(shape, 1, n);
+    MINIDL_CHECK(ok && n <= INT32_MAX, "cuDNN convolution: ", name, " ", shape_str(shape), " has ",
+                 ok ? std::to_string(n) : std::string("too many"),
+                 " elements; cuDNN takes at most 2^31 - 1 (use a smaller batch)");
+  };
+  check("x", {g.N, g.C, g.H, g.W});
+  check("w", {g.O, g.C, g.KH, g.KW});
+  check("y", {g.N, g.O, g.OH, g.OW});
+  to_int32(g.PH, "cuDNN convolution: pad_h");
+  to_int32(g.PW, "cuDNN convolution: pad_w");
+  to_int32(g.SH, "cuDNN convolution: stride_h");
+  to_int32(g.SW, "cuDNN convolution: stride_w");
+  to_int32(g.DH, "cuDNN convolution: dilation_h");
+  to_int32(g.DW, "cuDNN convolution: dilation_w");
+}
+
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
                     const ConvParams& p) {
   const char* op = "conv2d_forward";
@@ -117,6 +139,13 @@ void set_conv_benchmark(bool on) {
 }
 bool conv_benchmark() {
   return g_benchmark;
+}
+
+void set_conv_deterministic(bool on) {
+  g_deterministic = on;
+}
+bool conv_deterministic() {
+  return g_deterministic;
 }
 
 int64_t conv_algorithm_cache_size() {

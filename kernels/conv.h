@@ -37,6 +37,11 @@ int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 // Checks x and w (and b if defined) and returns the geometry. `op` names the caller in errors.
 ConvGeometry conv_geometry(const char* op, const Tensor& x, const Tensor& w, const ConvParams& p);
 
+// cuDNN's descriptors take 32-bit sizes and strides, and its legacy convolution API works on
+// tensors of under 2^31 elements (PyTorch splits such a batch; minidl asks for a smaller one).
+// Throws naming the tensor and the size; called by the CUDA twin before it builds descriptors.
+void check_cudnn_geometry(const ConvGeometry& g);
+
 // ---- twins ----
 // b, dx, dw, db may be undefined tensors (no bias / gradient not wanted).
 namespace cpu {
@@ -72,6 +77,12 @@ bool conv_allow_tf32();
 // torch.backends.cudnn.benchmark) instead of by cuDNN's heuristics (default false).
 void set_conv_benchmark(bool on);
 bool conv_benchmark();
+
+// Whether cuDNN may only use algorithms it reports as deterministic (default false; as
+// torch.backends.cudnn.deterministic): with it a GPU run repeats bit for bit. The CPU twin is
+// always deterministic. Set by minidl_train's `deterministic` setting.
+void set_conv_deterministic(bool on);
+bool conv_deterministic();
 
 // Number of distinct convolution shapes whose cuDNN algorithms are cached (0 on the CPU).
 int64_t conv_algorithm_cache_size();

@@ -2,9 +2,18 @@
 
 namespace minidl {
 
+// Both twins hand the sizes to a BLAS that takes 32-bit ints (OpenBLAS's cblas, cuBLAS's
+// non-_64 calls): they are checked here, once, so the twins' narrowing casts never wrap.
 static void check_sizes(const GemmArgs& g) {
   MINIDL_CHECK(g.m >= 0 && g.n >= 0 && g.k >= 0 && g.batch >= 1, "gemm: bad sizes m=", g.m,
                " n=", g.n, " k=", g.k, " batch=", g.batch);
+  to_int32(g.m, "gemm: m");
+  to_int32(g.n, "gemm: n");
+  to_int32(g.k, "gemm: k");
+  to_int32(g.lda, "gemm: lda");
+  to_int32(g.ldb, "gemm: ldb");
+  to_int32(g.ldc, "gemm: ldc");
+  to_int32(g.batch, "gemm: batch");
 }
 
 void gemm(Device device, const GemmArgs& g, const float* a, const float* b, float* c) {

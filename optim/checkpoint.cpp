@@ -115,8 +115,7 @@ void check_checkpoint_format(const Checkpoint& c, const std::string& path) {
   if (c.state.is_object() && c.state.contains("format"))
     format = c.state["format"].dump().substr(0, 40);
   MINIDL_CHECK(format == std::to_string(kCheckpointFormat), "checkpoint '", path, "' has format ",
-               format,
-               "; this minidl reads format ", kCheckpointFormat,
+               format, "; this minidl reads format ", kCheckpointFormat,
                " (a run started by an older minidl cannot be resumed by this one)");
 }
 
@@ -126,7 +125,8 @@ void check_checkpoint_config(const Checkpoint& c, const nlohmann::json& config,
   const nlohmann::json saved = c.state.value("config", nlohmann::json());
   MINIDL_CHECK(saved.is_object(), "checkpoint '", path, "' holds no config");
   auto changeable = [](const std::string& k) {
-    return k == "threads" || k == "workers" || k == "out" || k == "verify_images";
+    return k == "threads" || k == "workers" || k == "out" || k == "verify_images" ||
+           k == "deterministic";
   };
   for (const nlohmann::json* a : {&saved, &config})
     for (const auto& [key, value] : a->items()) {

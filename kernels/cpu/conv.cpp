@@ -35,8 +35,9 @@ class BlasSingleThreaded {
   ~BlasSingleThreaded() { openblas_set_num_threads(num_threads()); }
 };
 
+// OpenBLAS takes 32-bit sizes (blasint): checked, never wrapped.
 blasint bi(int64_t v) {
-  return static_cast<blasint>(v);
+  return to_int32(v, "conv2d: a GEMM size of the im2col convolution");
 }
 
 // Row-major C[m, n] = alpha op(A) op(B) + beta C.

@@ -12,7 +12,7 @@ namespace cpu {
 static CBLAS_TRANSPOSE blas_op(bool t) {
   return t ? CblasTrans : CblasNoTrans;
 }
-static blasint bi(int64_t v) {
+static blasint bi(int64_t v) {  // fits: gemm() checked every size (kernels/gemm.cpp)
   return static_cast<blasint>(v);
 }
 

@@ -67,6 +67,7 @@ struct Descs {
   ConvDesc conv;
   cudnnMathType_t math;  // what the descriptor allows before an algorithm narrows it
   Descs(const ConvGeometry& g, DType t) {
+    check_cudnn_geometry(g);  // the static_casts below cannot wrap
     x.set(t, g.N, g.C, g.H, g.W, g.channels_last);
     y.set(t, g.N, g.O, g.OH, g.OW, g.channels_last);
     bias.set(t, 1, g.O, 1, 1, false);
@@ -99,18 +100,19 @@ std::map<std::string, Algorithms> g_cache;
 std::string cache_key(const ConvGeometry& g, DType t, Device d) {
   std::ostringstream k;
   k << d.index << '|' << dtype_name(t) << '|' << g.channels_last << '|' << conv_allow_tf32()
-    << conv_benchmark() << '|' << g.N << ',' << g.C << ',' << g.H << ',' << g.W << '|' << g.O << ','
-    << g.KH << ',' << g.KW << '|' << g.SH << ',' << g.SW << ',' << g.PH << ',' << g.PW << ','
-    << g.DH << ',' << g.DW;
+    << conv_benchmark() << conv_deterministic() << '|' << g.N << ',' << g.C << ',' << g.H << ','
+    << g.W << '|' << g.O << ',' << g.KH << ',' << g.KW << '|' << g.SH << ',' << g.SW << ',' << g.PH
+    << ',' << g.PW << ',' << g.DH << ',' << g.DW;
   return k.str();
 }
 
-// Takes the first heuristic result that ran, fits the workspace limit and respects the TF32
-// setting.
+// Takes the first heuristic result that ran, fits the workspace limit and respects the TF32 and
+// determinism settings.
 template <typename Perf>
 Choice pick(const Perf* perf, int count, const Descs& d, const char* what, const ConvGeometry& g) {
   for (int i = 0; i < count; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
+    if (conv_deterministic() && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
     if (d.math == CUDNN_FMA_MATH && perf[i].mathType == CUDNN_TENSOR_OP_MATH) continue;
     // never let f32/f64 data be converted down to half precision
     if (perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
@@ -120,8 +122,9 @@ Choice pick(const Perf* perf, int count, const Descs& d, const char* what, const
     c.workspace = perf[i].memory;
     return c;
   }
-  MINIDL_FAIL("conv2d (cuDNN): no ", what, " algorithm for x [", g.N, ", ", g.C, ", ", g.H, ", ",
-              g.W, "], w [", g.O, ", ", g.C, ", ", g.KH, ", ", g.KW, "]");
+  MINIDL_FAIL("conv2d (cuDNN): no ", what, conv_deterministic() ? " deterministic" : "",
+              " algorithm for x [", g.N, ", ", g.C, ", ", g.H, ", ", g.W, "], w [", g.O, ", ", g.C,
+              ", ", g.KH, ", ", g.KW, "]");
 }
 
 // The cached algorithm of one direction, chosen by `choose` on first use (outside the lock: the
@@ -162,6 +165,9 @@ void* workspace_ptr(Tensor& ws, size_t bytes, Device device) {
 template <typename Perf, int kCount, typename Rank, typename Time>
 Choice choose(const Descs& d, const ConvGeometry& g, Device device, const char* what, Rank rank,
               Time time) {
+  // The descriptor still carries the math type the previous direction's choice set (e.g. tensor
+  // ops for backward-filter): each query starts from what the settings allow.
+  MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, d.math));
   Perf perf[kCount];
   int n = 0;
   MINIDL_CUDNN_CHECK(rank(kCount, &n, perf));

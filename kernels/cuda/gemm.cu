@@ -7,7 +7,7 @@
 namespace minidl {
 namespace cuda {
 
-static int ci(int64_t v) {
+static int ci(int64_t v) {  // fits: gemm() checked every size (kernels/gemm.cpp)
   return static_cast<int>(v);
 }
 

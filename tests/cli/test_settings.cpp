@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "kernels/conv.h"
 #include "tools/train/config_file.h"
 #include "tools/train/settings_flags.h"
 
@@ -161,6 +162,15 @@ TEST(SettingsFlags, TypedByTheirKey) {
         parse({"nesterov"}, {"--nesterov", "maybe"});
       },
       {"--nesterov: expected true or false"});
+  // --deterministic is a switch of the run; applying the run's settings hands it to cuDNN's choice
+  Settings det = parse(keys_of(RunSettings()), {"--deterministic"});
+  EXPECT_TRUE(det.run.deterministic);
+  det.run.apply_compute();
+  EXPECT_TRUE(conv_deterministic());
+  Settings plain = parse(keys_of(RunSettings()), {});
+  EXPECT_FALSE(plain.run.deterministic);
+  plain.run.apply_compute();
+  EXPECT_FALSE(conv_deterministic());
   // a map setting has no flag; a key outside the verb's list has none either
   EXPECT_THROW(parse(keys_of(DataSettings()), {"--normalize", "x"}), CLI::ParseError);
   EXPECT_THROW(parse({"batch_size"}, {"--epochs", "3"}), CLI::ParseError);

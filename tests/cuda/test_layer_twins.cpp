@@ -8,6 +8,7 @@
 
 #include "kernels/conv.h"
 #include "layers/layers.h"
+#include "tests/optim/sgd_test_util.h"  // bytes_of
 #include "tests/testing.h"
 
 namespace minidl {
@@ -18,6 +19,12 @@ using testing::random_tensor;
 
 const Device kGpu = Device::cuda(0);
 
+// Why layer twins are compared with a tolerance, not bit for bit (element math itself never fuses:
+// --fmad=false, -ffp-contract=off): convolutions are cuDNN against im2col + OpenBLAS (other
+// summation orders; TF32 is off), BN/pooling/softmax statistics are sums in another order, and the
+// device's expf/logf/rsqrtf/powf differ from glibc's by an ulp or two. 1e-5 covers single sums
+// and library functions on values of order 1; 1e-4 sums over a 3x3xC window; parameter gradients
+// (sums over the whole batch) get 10x the layer's tolerance.
 struct Tolerance {
   double atol = 1e-5, rtol = 1e-5;
 };
@@ -65,6 +72,7 @@ class LayerTwin : public ::testing::Test {
   void TearDown() override {
     set_conv_allow_tf32(true);
     set_conv_benchmark(false);
+    set_conv_deterministic(false);
   }
 };
 
@@ -113,6 +121,33 @@ TEST_F(LayerTwin, Conv2dCachesOneAlgorithmSetPerShape) {
   EXPECT_EQ(conv_algorithm_cache_size(), before + 1);
   conv.forward(random_tensor({2, 5, 13, 13}, 3).to(kGpu));
   EXPECT_EQ(conv_algorithm_cache_size(), before + 2);
+}
+
+// --deterministic: only algorithms cuDNN reports deterministic, timed or not, so the same step
+// gives the same bits twice (backward-filter is where cuDNN's fastest choices use atomics). Shapes
+// of a real network's stages, channels-last too, large enough for split-K style kernels.
+TEST_F(LayerTwin, Conv2dDeterministicModeRepeatsBitForBit) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  set_conv_allow_tf32(true);  // the default of a training run
+  set_conv_deterministic(true);
+  for (bool timed : {false, true})
+    for (bool cl : {false, true}) {
+      SCOPED_TRACE(std::string(timed ? "timed" : "heuristic") + (cl ? ", channels-last" : ""));
+      set_conv_benchmark(timed);
+      auto step = [&] {
+        manual_seed(5);
+        Conv2d conv(Conv2dOptions(64, 64, 3).padding(1));
+        conv.to(kGpu);
+        Tensor x = random_tensor({64, 64, 16, 16}, 8).to(kGpu);
+        if (cl) x = x.contiguous(MemoryFormat::channels_last);
+        Tensor y = conv.forward(x);
+        Tensor dx = conv.backward(y);
+        return std::vector<std::vector<uint8_t>>{testing::bytes_of(y), testing::bytes_of(dx),
+                                                 testing::bytes_of(conv.parameters()[0]->grad),
+                                                 testing::bytes_of(conv.parameters()[1]->grad)};
+      };
+      EXPECT_EQ(step(), step());
+    }
 }
 
 TEST_F(LayerTwin, BatchNorm) {

@@ -1,6 +1,8 @@
 // GEMM against a naive double-precision triple loop over odd shapes, all transposes, batches.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "kernels/gemm.h"
 #include "tests/testing.h"
 
@@ -97,6 +99,26 @@ TEST(Gemm, DoublePrecision) {
       EXPECT_NEAR(c.at<double>({i, j}), ref, 1e-14);
     }
   EXPECT_MINIDL_ERROR(matmul(a, b.to(DType::f32)), "gemm", "B", "f32", "expected f64");
+}
+
+// OpenBLAS and cuBLAS take 32-bit sizes: a size past INT32_MAX is refused by name (issue 13: it
+// was narrowed silently, so m = 2^32 + 2 multiplied a 2-row matrix and reported nothing).
+TEST(Gemm, SizesOverAnIntAreRefusedNotWrapped) {
+  std::vector<float> a(4, 1.f), b(4, 1.f), c(4, 0.f);
+  GemmArgs g;
+  g.m = g.n = g.k = g.lda = g.ldb = g.ldc = 2;
+  gemm(Device::cpu(), g, a.data(), b.data(), c.data());
+  EXPECT_EQ(c, std::vector<float>(4, 2.f));
+  const int64_t wraps_to_2 = (int64_t{1} << 32) + 2;
+  for (int64_t GemmArgs::*field : {&GemmArgs::m, &GemmArgs::n, &GemmArgs::k, &GemmArgs::lda,
+                                   &GemmArgs::ldb, &GemmArgs::ldc, &GemmArgs::batch}) {
+    GemmArgs big = g;
+    big.*field = wraps_to_2;
+    std::fill(c.begin(), c.end(), 0.f);
+    EXPECT_MINIDL_ERROR(gemm(Device::cpu(), big, a.data(), b.data(), c.data()),
+                        "gemm: ", "4294967298", "32-bit int");
+    EXPECT_EQ(c, std::vector<float>(4, 0.f)) << "nothing computed";
+  }
 }
 
 }  // namespace

@@ -190,5 +190,23 @@ TEST(Conv2d, EvalModeKeepsNoCache) {
   EXPECT_MINIDL_ERROR(conv.backward(Tensor::zeros({1, 2, 4, 4})), "training-mode forward");
 }
 
+// cuDNN's descriptors take 32-bit sizes and strides: a geometry whose tensors have 2^31 elements or
+// more is refused by name before any descriptor is built (issue 13: the CUDA twin narrowed them
+// with static_cast<int>). Checked here, on the CPU, through the function the CUDA twin calls.
+TEST(Conv2d, CudnnGeometryOverAnIntIsRefused) {
+  ConvGeometry g{};
+  g.N = 1024, g.C = 64, g.H = g.W = 224, g.O = 64, g.KH = g.KW = 3, g.OH = g.OW = 224;
+  g.SH = g.SW = g.PH = g.PW = g.DH = g.DW = 1;
+  EXPECT_MINIDL_ERROR(check_cudnn_geometry(g), "cuDNN convolution", "x [1024, 64, 224, 224]",
+                      "3288334336", "smaller batch");
+  g.N = 128;  // 411 M elements: fine
+  check_cudnn_geometry(g);
+  g.O = 512;  // y: [128, 512, 224, 224], 3.3 G elements
+  EXPECT_MINIDL_ERROR(check_cudnn_geometry(g), "y [128, 512, 224, 224]");
+  g.O = 64;
+  g.PH = int64_t{1} << 32;
+  EXPECT_MINIDL_ERROR(check_cudnn_geometry(g), "pad_h", "4294967296");
+}
+
 }  // namespace
 }  // namespace minidl

@@ -18,9 +18,10 @@ Settings train_settings(const SettingsFlags& flags, const std::string& resume) {
   std::vector<std::string> given = given_keys(flags);
   if (!flags.config.empty()) given.push_back("config");
   for (const std::string& k : given)
-    if (k != "threads" && k != "workers")
-      throw UsageError("--resume takes the run's own settings; --" + k +
-                       " cannot be changed (only --threads, --workers)");
+    if (k != "threads" && k != "workers" && k != "verify_images" && k != "deterministic")
+      throw UsageError(
+          "--resume takes the run's own settings; --" + k +
+          " cannot be changed (only --threads, --workers, --verify-images, --deterministic)");
   Settings s;
   s.merge(read_config_file(cfg), cfg);
   s = resolve_settings(flags, s);

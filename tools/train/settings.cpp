@@ -5,6 +5,7 @@
 
 #include "core/parallel.h"
 #include "core/text.h"
+#include "kernels/conv.h"
 #include "layers/init.h"
 #include "tools/train/cli.h"
 
@@ -181,7 +182,9 @@ std::vector<Field> RunSettings::fields() {
   return {{"seed", &seed, "Seed of weights, shuffling, augmentation and dropout"},
           {"out", &out, "The run directory"},
           {"device", &device, "Device: cpu, cuda or cuda:N"},
-          {"threads", &threads, "Compute threads (0: all cores)"}};
+          {"threads", &threads, "Compute threads (0: all cores)"},
+          {"deterministic", &deterministic,
+           "CUDA: only deterministic cuDNN algorithms, so a GPU run repeats bit for bit"}};
 }
 
 void RunSettings::validate() const {
@@ -196,8 +199,9 @@ Device RunSettings::parsed_device() const {
   return d;
 }
 
-void RunSettings::apply_threads() const {
+void RunSettings::apply_compute() const {
   if (threads > 0) set_num_threads(static_cast<int>(threads));
+  set_conv_deterministic(deterministic);
 }
 
 std::vector<Field> LoopSettings::fields() {

@@ -84,10 +84,13 @@ struct RunSettings {
   std::string out = "runs/train";
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int64_t threads = 0;         // compute threads; 0: all hardware threads
+  bool deterministic = false;  // CUDA: deterministic cuDNN algorithms only (CPU runs always are)
   std::vector<Field> fields();
   void validate() const;
   Device parsed_device() const;  // throws UsageError when unknown or absent
-  void apply_threads() const;    // set_num_threads(threads) when threads > 0
+  // The process-wide compute settings: set_num_threads(threads) when threads > 0, and
+  // set_conv_deterministic(deterministic).
+  void apply_compute() const;
 };
 
 // The training loop's cadence: evaluations, metrics rows, checkpoints (SolverOptions).

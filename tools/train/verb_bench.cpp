@@ -46,7 +46,7 @@ Shape parse_shape(const std::string& text) {
 int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
   Settings s = resolve_settings(flags, Settings());
   s.validate();
-  s.run.apply_threads();
+  s.run.apply_compute();
   Shape shape = parse_shape(a.shape);
   const int64_t batch = s.data.batch_size;
   Device dev = s.run.parsed_device();

@@ -22,7 +22,7 @@ struct EvalArgs {
 int run_eval(const SettingsFlags& flags, const EvalArgs& a) {
   WeightsSource w = read_weights(a.weights, flags);
   const Settings& s = w.settings;
-  s.run.apply_threads();
+  s.run.apply_compute();
   Datasets data = load_datasets(s.data, s.run);
   std::shared_ptr<const Dataset> ds = a.split == "test"  ? data.test
                                       : a.split == "val" ? data.val

@@ -24,7 +24,7 @@ struct PredictArgs {
 int run_predict(const SettingsFlags& flags, const PredictArgs& a) {
   WeightsSource w = read_weights(a.weights, flags);
   const Settings& s = w.settings;
-  s.run.apply_threads();
+  s.run.apply_compute();
   Tensor x = usage_guard([&] { return load_npy(a.input); });
   if (x.dim() == 3) x = x.reshape({x.size(0), 1, x.size(1), x.size(2)});
   if (x.dim() != 4)

@@ -71,7 +71,7 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
   o.eval_every = a.eval_every;
   o.eval_batches = a.eval_batches;
 
-  s.run.apply_threads();
+  s.run.apply_compute();
   Datasets data = load_datasets(s.data, s.run);
   check_training_step_fits(s, train_sample_shape(s.data, data), data.train->num_classes(),
                            data.train->size());

@@ -72,7 +72,7 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
     throw UsageError(
         "run directory '" + out + "' already holds a run; use --resume " + out +
         " to continue it, --force to move it aside and start afresh, or another --out");
-  s.run.apply_threads();
+  s.run.apply_compute();
   Datasets data = load_datasets(s.data, s.run);
   s.data.normalize = {{"mean", data.stats.mean}, {"std", data.stats.std}};  // for eval/predict
   check_training_step_fits(s, train_sample_shape(s.data, data), data.train->num_classes(),
