@@ -67,7 +67,7 @@ class CachingAllocator {
   void* allocate(size_t nbytes, void* stream = nullptr);
   void free(void* ptr);
   // The live block `ptr` is (also) used by work queued on `stream`: its free waits for that work.
-  // A no-op for the block's own stream.
+  // A no-op for the block's own stream; once that stream is destroyed, every stream is another.
   void record_stream(void* ptr, void* stream);
   // `stream` is about to be destroyed (call it before the handle dies): no block stays keyed by it.
   void stream_destroyed(void* stream);
@@ -115,10 +115,10 @@ class CachingAllocator {
 //   stream that read it gets an event at free, and the block is handed out again only after them;
 // - a destroyed stream would strand the blocks keyed by its handle (and a new stream that happens to
 //   get the same address would reuse them unordered). stream_destroyed() records one more event on
-//   the dying stream for each block it touched and re-keys them to `shared`, which any stream may
-//   take once the events completed. Releasing them instead would cost a cudaFree, which
-//   synchronises the whole device; synchronising the dying stream would block its owner's
-//   destructor. An event costs neither.
+//   the dying stream for each block it touched (allocated on it, or record_stream'd); those
+//   allocated on it, cached or live, move to `shared`, which any stream may take once their events
+//   completed. Releasing them instead would cost a cudaFree, which synchronises the whole device;
+//   synchronising the dying stream would block its owner's destructor. An event costs neither.
 // Pending blocks are polled at every allocate (no cost when none wait), and waited for before the
 // cache is given back to the backend (release_cached, the out-of-memory retry).
 
