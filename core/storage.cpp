@@ -44,6 +44,15 @@ Storage::~Storage() {
   }
 }
 
+void Storage::record_stream(Stream stream) {
+  if (!stream.device().is_cuda()) return;  // the CPU's null stream orders nothing
+  if (device_.is_cuda()) {
+    cuda_allocator(device_.index).record_stream(data_, stream.handle());
+  } else if (pinned_) {
+    pinned_allocator().record_stream(data_, stream.handle());
+  }
+}
+
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) {
   if (nbytes == 0) return;
   if (dst_device.is_cpu() && src_device.is_cpu()) {

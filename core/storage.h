@@ -23,6 +23,12 @@ class Storage {
   Device device() const { return device_; }
   bool pinned() const { return pinned_; }
 
+  // The memory is (also) used by work queued on `stream`: when the storage dies, its block is handed
+  // out again only after that work (core/allocator.h, Note [Reuse across streams]). Needed for CUDA
+  // memory used on a stream other than the one it was allocated on (the current stream then), and
+  // for pinned memory that an asynchronous copy reads or writes. A no-op for other CPU memory.
+  void record_stream(Stream stream);
+
  private:
   Storage() = default;
   void* data_ = nullptr;

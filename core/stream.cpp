@@ -1,5 +1,6 @@
 #include "core/stream.h"
 
+#include "core/allocator.h"
 #include "core/context.h"
 #include "core/error.h"
 
@@ -25,7 +26,16 @@ OwnedStream::OwnedStream(Device device) {
 }
 
 OwnedStream::~OwnedStream() {
-  if (stream_.handle()) MINIDL_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream_.handle()));
+  if (!stream_.handle()) return;
+  // The allocators key cached blocks by the handle: they must hear of it while it is still valid
+  // (they record an event on it), or the blocks would be stranded, or reused unordered by a later
+  // stream with the same address.
+  try {
+    allocators_stream_destroyed(stream_.device().index, stream_.handle());
+  } catch (const std::exception& e) {
+    log_warning(std::string("OwnedStream: telling the allocators: ") + e.what());
+  }
+  MINIDL_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream_.handle()));
 }
 
 Event::Event(Device device, bool timing) : device_(device) {
@@ -51,7 +61,10 @@ void Event::synchronize() const {
 }
 bool Event::query() const {
   cudaError_t e = cudaEventQuery(event_);
-  if (e == cudaErrorNotReady) return false;
+  if (e == cudaErrorNotReady) {
+    cudaGetLastError();  // not an error: clear it, or the next launch check would report it
+    return false;
+  }
   MINIDL_CUDA_CHECK(e);
   return true;
 }

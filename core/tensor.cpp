@@ -172,4 +172,8 @@ std::string Tensor::str() const {
   return os.str();
 }
 
+void Tensor::record_stream(Stream stream) const {
+  if (storage_) storage_->record_stream(stream);
+}
+
 }  // namespace minidl

@@ -86,6 +86,10 @@ class Tensor {
 
   std::string str() const;  // "Tensor[f32, cpu, [2, 3]]"
 
+  // Work queued on `stream` uses this tensor's storage (see Storage::record_stream): for CUDA memory
+  // used off the stream it was allocated on, and for pinned memory read by an asynchronous copy.
+  void record_stream(Stream stream) const;
+
  private:
   int wrap_dim(int d) const;
   std::shared_ptr<Storage> storage_;

@@ -17,7 +17,6 @@ DeviceStage::DeviceStage(Device device)
 DeviceStage::~DeviceStage() {
   try {
     clear();
-    release_finished(true);
   } catch (const std::exception& e) {
     log_warning(std::string("Loader: finishing device copies: ") + e.what());
   }
@@ -43,11 +42,13 @@ void DeviceStage::issue(int64_t g, HostBatch host) {
     copy_bytes(p.device.labels.data_ptr(), device_, host.labels.data_ptr(), Device::cpu(),
                host.labels.nbytes());
   }
+  // The copy reads the pinned sources asynchronously: whenever they are dropped, the pinned
+  // allocator hands their blocks out again only after the copy stream has passed this point.
+  host.images.record_stream(copy);
+  host.labels.record_stream(copy);
   p.done = std::make_unique<Event>(device_);
   p.done->record(copy);
-  p.host = std::move(host);
   pending_[g] = std::move(p);
-  release_finished(false);
 }
 
 HostBatch DeviceStage::hand_out(int64_t g) {
@@ -56,32 +57,14 @@ HostBatch DeviceStage::hand_out(int64_t g) {
   Pending p = std::move(it->second);
   pending_.erase(it);
   p.done->wait(current_stream(device_));
-  // The pinned source stays alive until the copy has finished (the pinned allocator reuses a
-  // freed block at once, whatever stream last read it).
-  in_flight_.push_back({p.host.images, p.host.labels, std::move(p.done)});
-  release_finished(false);
   return p.device;
 }
 
 void DeviceStage::clear() {
-  for (auto& [g, p] : pending_) {
-    // The device tensors are freed in the consumer stream's order: make that order wait for the
-    // copy into them first.
-    p.done->wait(current_stream(device_));
-    in_flight_.push_back({p.host.images, p.host.labels, std::move(p.done)});
-  }
+  // The device tensors are freed in the consumer stream's order: make that order wait for the
+  // copies into them first.
+  for (auto& [g, p] : pending_) p.done->wait(current_stream(device_));
   pending_.clear();
-}
-
-void DeviceStage::release_finished(bool wait_all) {
-  std::vector<InFlight> still;
-  for (InFlight& f : in_flight_) {
-    if (wait_all) f.done->synchronize();
-    if (!wait_all && !f.done->query()) {
-      still.push_back(std::move(f));
-    }
-  }
-  in_flight_ = std::move(still);
 }
 
 // ---- resident ----

@@ -26,7 +26,7 @@ class DeviceStage {
  public:
   explicit DeviceStage(Device device);
   ~DeviceStage();
-  // Starts the copy of host batch g (its memory stays alive until the copy is done).
+  // Starts the copy of host batch g (its pinned memory is not reused before the copy is done).
   void issue(int64_t g, HostBatch host);
   bool issued(int64_t g) const { return pending_.count(g) > 0; }
   // The device tensors of batch g, with the consumer's current stream made to wait for the copy.
@@ -36,18 +36,12 @@ class DeviceStage {
 
  private:
   struct Pending {
-    HostBatch host, device;
-    std::unique_ptr<Event> done;
-  };
-  struct InFlight {  // pinned memory that a copy may still read
-    Tensor images, labels;
-    std::unique_ptr<Event> done;
+    HostBatch device;
+    std::unique_ptr<Event> done;  // the copy into `device` finished
   };
   Device device_;
   std::unique_ptr<OwnedStream> copy_stream_;
   std::map<int64_t, Pending> pending_;
-  std::vector<InFlight> in_flight_;
-  void release_finished(bool wait_all);
 };
 
 struct Loader::Impl {
