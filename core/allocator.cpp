@@ -189,8 +189,9 @@ void CachingAllocator::record_stream(void* ptr, void* stream) {
   MINIDL_CHECK(it != live_.end(), "record_stream of a pointer this allocator did not hand out");
   Block& b = it->second;
   if (stream == b.stream) return;  // stream order covers it
-  MINIDL_CHECK(backend_.record_event, "record_stream: ",
-               backend_.describe ? backend_.describe() : "this allocator", " has no events");
+  MINIDL_CHECK(backend_.record_event,
+               "record_stream: ", backend_.describe ? backend_.describe() : "this allocator",
+               " has no events");
   if (std::find(b.used_on.begin(), b.used_on.end(), stream) == b.used_on.end())
     b.used_on.push_back(stream);
 }
@@ -239,8 +240,9 @@ void CachingAllocator::cache_locked(void* ptr, const Block& b) {
 }
 
 void* CachingAllocator::record_event_locked(void* stream) {
-  MINIDL_CHECK(backend_.record_event, "CachingAllocator: ",
-               backend_.describe ? backend_.describe() : "this allocator", " has no events");
+  MINIDL_CHECK(backend_.record_event,
+               "CachingAllocator: ", backend_.describe ? backend_.describe() : "this allocator",
+               " has no events");
   return backend_.record_event(stream);
 }
 
@@ -406,12 +408,12 @@ EventPool& event_pool() {
   return *pool;
 }
 
-// `device`: where the events go; -1: the device of the stream they are recorded on (pinned memory
-// is read by streams of every device).
-void add_events(CachingAllocator::Backend& b, int device) {
-  b.record_event = [device](void* stream) {
-    int on = device;
-    if (on < 0) MINIDL_CUDA_CHECK(cudaStreamGetDevice(static_cast<cudaStream_t>(stream), &on));
+// Events go to the device of the stream they are recorded on: pinned memory is read by streams of
+// every device, and a device block by a peer device's stream when copy() sends it across.
+void add_events(CachingAllocator::Backend& b) {
+  b.record_event = [](void* stream) {
+    int on = 0;
+    MINIDL_CUDA_CHECK(cudaStreamGetDevice(static_cast<cudaStream_t>(stream), &on));
     return event_pool().record(stream, on);
   };
   b.event_done = &EventPool::done;
@@ -434,7 +436,7 @@ CachingAllocator* make_device_allocator(int device) {
   };
   b.free = [](void* p) { MINIDL_CUDA_CHECK_NOTHROW(cudaFree(p)); };
   b.describe = [device] { return describe_cuda(device); };
-  add_events(b, device);
+  add_events(b);
   return new CachingAllocator(std::move(b));
 }
 
@@ -450,7 +452,7 @@ CachingAllocator* make_pinned_allocator() {
   };
   b.free = [](void* p) { MINIDL_CUDA_CHECK_NOTHROW(cudaFreeHost(p)); };
   b.describe = [] { return std::string("pinned host memory"); };
-  add_events(b, -1);
+  add_events(b);
   return new CachingAllocator(std::move(b));
 }
 

@@ -36,15 +36,18 @@ void copy(const Tensor& dst, const Tensor& src) {
     }
     return;
   }
-  // Across devices only dense bytes travel: make src dense on its side, send, convert on arrival.
-  Tensor dense = src.contiguous();
-  if (same_dense_layout(dst, dense)) {
-    copy_bytes(dst.data_ptr(), dst.device(), dense.data_ptr(), dense.device(), dst.nbytes());
-    return;
-  }
-  Tensor staged = Tensor::empty(src.shape(), src.dtype(), dst.device());
-  copy_bytes(staged.data_ptr(), staged.device(), dense.data_ptr(), dense.device(), staged.nbytes());
-  copy(dst, staged);
+  // Across devices only dense bytes travel: make src dense on its side (in dst's layout, so a
+  // channels-last tensor travels as it is), send, convert on arrival.
+  Tensor dense = src.contiguous(dst.memory_format());
+  const bool direct = same_dense_layout(dst, dense);
+  Tensor target =
+      direct ? dst : Tensor::empty(src.shape(), src.dtype(), dst.device(), dst.memory_format());
+  copy_bytes(target.data_ptr(), target.device(), dense.data_ptr(), dense.device(), target.nbytes());
+  // A copy to the GPU from pinned memory runs after copy_bytes returns: the source must not be
+  // handed out again before it has been read (a no-op for pageable memory, which CUDA stages
+  // before returning, and for device sources of the same stream).
+  if (dst.device().is_cuda()) dense.record_stream(current_stream(dst.device()));
+  if (!direct) copy(dst, target);
 }
 
 }  // namespace minidl
