@@ -62,7 +62,7 @@ R_STEP=() R_NAME=() R_STATUS=() R_RESULT=() R_PASSED=() R_FAILED=() R_SKIPPED=()
 R_FAILS=() R_SKIPS=() R_LOG=()
 F_BENCH=() F_NAME=() F_VALUE=() F_UNIT=() F_NOTE=()
 E_KEY=() E_VAL=()
-OUT="" VERDICT=RUNNING VERDICT_WHY="the check is still running (or was cut off)" T0=$SECONDS DEADLINE=480
+OUT="" STEP_PID="" VERDICT=RUNNING VERDICT_WHY="the check is still running (or was cut off)" T0=$SECONDS DEADLINE=480
 HAS_GPU=0 CUDA_PASSED=0
 
 env_add() { E_KEY+=("$1"); E_VAL+=("$2"); }
@@ -262,27 +262,35 @@ timed() {
   shift 2
   left=$(time_left)
   LIMIT=$((cap < left ? cap : left)) CUT=0
-  timeout -k 10 "$LIMIT" "$@" > "$log" 2>&1
+  # In the background, so that a signal to this script (the caller's own time limit) is handled at
+  # once: bash runs traps only between foreground commands, and timeout gives the step a group of its own.
+  timeout -k 10 "$LIMIT" "$@" > "$log" 2>&1 &
+  STEP_PID=$!
+  wait $STEP_PID
   RC=$?
+  STEP_PID=""
   SECS=$((SECONDS - t0))
   if [ $RC -eq 124 ] || [ $RC -eq 137 ]; then [ "$LIMIT" -lt "$cap" ] && CUT=1; fi
 }
 
 # Enough time left to start a step? Otherwise records it as not run.
 have_time() {
-  [ "$(time_left)" -ge "${MIN_STEP_S:-10}" ] && return 0
-  not_run "$1" "$2" "deadline (${DEADLINE} s reached)"
+  local left
+  left=$(time_left)
+  [ "$left" -ge "${MIN_STEP_S:-10}" ] && return 0
+  not_run "$1" "$2" "deadline ($((left < 0 ? 0 : left)) s left of ${DEADLINE} s)"
   return 1
 }
 
-# Counts of one gtest run: sets G_PASSED G_FAILED G_SKIPPED G_SOURCE G_FAILS G_SKIPS.
+# Counts of one gtest run: sets G_PASSED G_FAILED G_SKIPPED G_SOURCE G_FAILS G_SKIPS G_UNFINISHED.
 gtest_counts() {
   local json=$1 log=$2 out
-  G_FAILS="" G_SKIPS=""
+  G_FAILS="" G_SKIPS="" G_UNFINISHED=""
   if command -v python3 >/dev/null && out=$(python3 "$SRC/tools/gtest_summary.py" "$json" "$log"); then
     read -r _ G_PASSED G_FAILED G_SKIPPED G_SOURCE <<<"$(grep '^counts' <<<"$out")"
     G_FAILS=$(sed -n 's/^failed\t//p' <<<"$out")
     G_SKIPS=$(sed -n 's/^skipped\t//p' <<<"$out")
+    G_UNFINISHED=$(sed -n 's/^unfinished\t//p' <<<"$out")
   else  # no python3: the per-test lines of the log (each name once: the ones with a time)
     G_PASSED=$(grep -cE '^\[       OK \] \S+ \(' "$log") G_FAILED=$(grep -cE '^\[  FAILED  \] \S+ \(' "$log")
     G_SKIPPED=$(grep -cE '^\[  SKIPPED \] \S+ \(' "$log") G_SOURCE="log (no python3)"
@@ -300,6 +308,7 @@ suite() {
   timed "$cap" "$log" "$BUNDLE/bin/$name" --gtest_output="json:$json" "$@"
   gtest_counts "$json" "$log"
   [ "$G_SOURCE" = json ] || note="no gtest JSON (cut, crashed or timed out, or no python3): counted from the log"
+  [ -n "$G_UNFINISHED" ] && note+="; running when it ended: $G_UNFINISHED"
   if [ $CUT = 1 ]; then
     status=cut result="cut: deadline (after $SECS s)"
   elif [ $RC -eq 124 ] || [ $RC -eq 137 ]; then
@@ -359,8 +368,13 @@ bench() {
   elif [ $RC -eq 0 ]; then status=passed result=ran
   else status=failed result="FAILED (exit $RC): $(tail -n 1 "$log")"
   fi
+  local figures=${#F_NAME[@]}
   while IFS=$'\t' read -r n v u note; do [ -n "$n" ] && figure "$name" "$n" "$v" "$u" "$note"; done \
     < <(awk "$prog" "$log")
+  # A program that found no GPU says so and exits 0: without figures it did not do its job.
+  if [ $status = passed ] && [ ${#F_NAME[@]} -eq "$figures" ]; then
+    status=failed result="FAILED: no figures in its output: $(tail -n 1 "$log")"
+  fi
   row 3 "$name" "$status" "$result" "" "" "" "$SECS" "" "" "" "logs/$name.log"
   [ $status = passed ]
 }
@@ -436,6 +450,13 @@ benchmarks() {
   fi
 }
 
+interrupted() {
+  [ -n "${STEP_PID:-}" ] && kill -TERM "$STEP_PID" 2>/dev/null && wait "$STEP_PID" 2>/dev/null
+  VERDICT=INTERRUPTED VERDICT_WHY="stopped by a signal after $(elapsed) s; the steps above ran, the rest did not"
+  write_report
+  exit 143
+}
+
 verdict() {
   local i why=() incomplete=0
   for i in "${!R_NAME[@]}"; do
@@ -472,6 +493,8 @@ run() {
     cat "$OUT/report.md"
     return 1
   fi
+  # Stopped from outside: end the running step (timeout passes the signal on), say so, keep the report.
+  trap 'interrupted' TERM INT HUP
   environment
   write_report
   # 1. the CUDA twins

@@ -4,8 +4,10 @@
 Prints tab-separated lines for tools/gpu_check.sh:
     counts  PASSED  FAILED  SKIPPED  SOURCE      SOURCE: json, or log when the JSON is missing (a crash,
                                                  a timeout: gtest writes it at exit)
-    failed  Suite.Name  WHY                      WHY: the first line of the failure, or "did not finish"
+    failed  Suite.Name  WHY                      WHY: the first line of the failure's message
     skipped COUNT  REASON                        one line per distinct skip message
+    unfinished  Suite.Name                       the test that was running when the process ended (a crash,
+                                                 a timeout), counted in none of the three
 
 The counts come from --gtest_output=json (each test once; the console lists failed and skipped tests
 twice). GoogleTest 1.12 records no skip message in the JSON, so the messages come from the log: the
@@ -25,7 +27,8 @@ def one_line(text):
 
 
 def from_log(lines):
-    """(passed, failed {name: why}, skipped {name: message}) from the console output."""
+    """(passed, failed {name: why}, skipped {name: message}, unfinished name or None) from the console
+    output."""
     passed, failed, skipped = [], {}, {}
     current, body = None, []
     for line in lines:
@@ -55,9 +58,7 @@ def from_log(lines):
             continue
         if current is not None:
             body.append(line)
-    if current is not None:
-        failed[current] = "did not finish (crash, or killed by the time limit)"
-    return passed, failed, skipped
+    return passed, failed, skipped, current
 
 
 def main():
@@ -67,7 +68,7 @@ def main():
             lines = f.read().splitlines()
     except OSError:
         lines = []
-    log_passed, log_failed, log_skipped = from_log(lines)
+    log_passed, log_failed, log_skipped, unfinished = from_log(lines)
     try:
         with open(json_path) as f:
             doc = json.load(f)
@@ -92,6 +93,8 @@ def main():
     reasons = collections.Counter(log_skipped.get(name, "(no message in the log)") for name in skipped)
     for reason, count in reasons.most_common():
         print(f"skipped\t{count}\t{reason}")
+    if unfinished and source == "log":
+        print(f"unfinished\t{unfinished}")
 
 
 if __name__ == "__main__":
