@@ -14,6 +14,7 @@
 #                                     and writes OUTDIR/report.md and OUTDIR/report.json after every step
 #                                     (a run cut off still leaves what it did), logs under OUTDIR/logs/.
 #                                     Exit 0 when nothing failed.
+# GPU_CHECK_BUNDLE=DIR runs another bundle (for testing this script with fake test programs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
