@@ -16,6 +16,7 @@
 #                                     Exit 0 when nothing failed.
 # GPU_CHECK_BUNDLE=DIR runs another bundle (for testing this script with fake test programs).
 set -uo pipefail
+CALLER_DIR=$PWD  # a relative OUTDIR is the caller's
 cd "$(dirname "$0")/.."
 SRC=$PWD
 BUNDLE=${GPU_CHECK_BUNDLE:-build-gpu/bundle}  # another folder: for testing this script
@@ -488,6 +489,7 @@ run() {
   OUT=${1:?usage: tools/gpu_check.sh run OUTDIR}
   DEADLINE=${GPU_CHECK_DEADLINE:-480}
   [[ $DEADLINE =~ ^[0-9]+$ ]] || { echo "GPU_CHECK_DEADLINE must be seconds, got '$DEADLINE'" >&2; return 2; }
+  case $OUT in /*) ;; *) OUT=$CALLER_DIR/$OUT ;; esac
   mkdir -p "$OUT/logs" && OUT=$(cd "$OUT" && pwd)
   case $BUNDLE in /*) ;; *) BUNDLE=$SRC/$BUNDLE ;; esac
   T0=$SECONDS STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
