@@ -7,9 +7,13 @@
 #                   ones, failing on any report (docs/building.md, "Sanitizers")
 #   build/fuzz      clang + libFuzzer, when clang++ is present: each parser's fuzz target for
 #                   FUZZ_SECONDS (30) from its committed inputs (tools/fuzz.sh, docs/fuzzing.md)
-# Usage: tools/test.sh                all four (what CI runs: .ci/run)
+#   build-gpu       the GPU machine's bundle, when nvcc is present (tools/gpu_check.sh build: sm_90,
+#                   static runtimes), then tools/gpu_check.sh run build-gpu/check here: the bundle's
+#                   CUDA tests skip (no GPU) and its CPU suites must pass (docs/gpu.md)
+# Usage: tools/test.sh                all five (what CI runs: .ci/run)
 #        tools/test.sh --sanitize     build/sanitize alone
 #        tools/test.sh --fuzz         build/fuzz alone
+#        tools/test.sh --gpu-bundle   build-gpu alone
 #        tools/test.sh --no-sanitize  build/cuda and build/cpu alone (the quicker check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,12 +21,14 @@ cd "$(dirname "$0")/.."
 want_plain=1
 want_sanitize=1
 want_fuzz=1
+want_bundle=1
 case "${1:-}" in
   "") ;;
-  --sanitize) want_plain=0 want_fuzz=0 ;;
-  --fuzz) want_plain=0 want_sanitize=0 ;;
-  --no-sanitize) want_sanitize=0 want_fuzz=0 ;;
-  *) echo "test: unknown argument '$1' (known: --sanitize, --fuzz, --no-sanitize)" >&2; exit 2 ;;
+  --sanitize) want_plain=0 want_fuzz=0 want_bundle=0 ;;
+  --fuzz) want_plain=0 want_sanitize=0 want_bundle=0 ;;
+  --gpu-bundle) want_plain=0 want_sanitize=0 want_fuzz=0 ;;
+  --no-sanitize) want_sanitize=0 want_fuzz=0 want_bundle=0 ;;
+  *) echo "test: unknown argument '$1' (known: --sanitize, --fuzz, --gpu-bundle, --no-sanitize)" >&2; exit 2 ;;
 esac
 
 tools/setup.sh
@@ -73,6 +79,21 @@ for c in "${configs[@]}"; do
   fi
   echo "== ctest build/$c took $((SECONDS - start)) s"
 done
+if [ $want_bundle = 1 ]; then
+  if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null 2>&1; then
+    # The bundle the GPU machine gets, run where it was built: the first place it runs at all.
+    echo "== build-gpu: tools/gpu_check.sh build, then run build-gpu/check"
+    start=$SECONDS
+    JOBS=$JOBS tools/gpu_check.sh build || status=1
+    echo "== build-gpu built in $((SECONDS - start)) s"
+    start=$SECONDS
+    rm -rf build-gpu/check
+    tools/gpu_check.sh run build-gpu/check || status=1
+    echo "== gpu_check.sh run took $((SECONDS - start)) s"
+  else
+    echo "test: no nvcc: the GPU machine's bundle (build-gpu) is not built"
+  fi
+fi
 if [ $want_fuzz = 1 ]; then
   if command -v clang++ >/dev/null 2>&1; then
     echo "== fuzz build/fuzz, ${FUZZ_SECONDS:-30} s per target"

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -20,6 +22,21 @@
 
 namespace minidl::cli_test {
 
+// The minidl_train to run, chosen once: $MINIDL_TRAIN_BIN when set (tools/gpu_check.sh names the
+// bundle's); else the build tree's (MINIDL_TRAIN_BIN, fixed when compiled) when it exists; else the
+// minidl_train beside this test executable (a bundle copied to a machine without the build tree).
+inline const std::string& train_bin() {
+  static const std::string path = [] {
+    const char* env = std::getenv("MINIDL_TRAIN_BIN");
+    if (env && *env) return std::string(env);
+    if (std::filesystem::exists(MINIDL_TRAIN_BIN)) return std::string(MINIDL_TRAIN_BIN);
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return (self.parent_path() / "minidl_train").string();
+  }();
+  return path;
+}
+
 struct Result {
   int code = -1;       // exit code, or 128 + signal
   std::string output;  // stdout and stderr together
@@ -27,7 +44,7 @@ struct Result {
 
 // Runs `minidl_train ARGS` through the shell and waits for it.
 inline Result run(const std::string& args) {
-  std::string cmd = std::string(MINIDL_TRAIN_BIN) + " " + args + " 2>&1";
+  std::string cmd = "'" + train_bin() + "' " + args + " 2>&1";
   Result r;
   std::FILE* p = ::popen(cmd.c_str(), "r");
   std::array<char, 4096> buf{};
@@ -42,7 +59,7 @@ inline Result run(const std::string& args) {
 inline pid_t start(const std::string& args, const std::string& log) {
   pid_t pid = ::fork();
   if (pid == 0) {
-    std::string cmd = "exec " + std::string(MINIDL_TRAIN_BIN) + " " + args + " >" + log + " 2>&1";
+    std::string cmd = "exec '" + train_bin() + "' " + args + " >" + log + " 2>&1";
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -78,6 +95,16 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
   std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
+
+// Writes a config file in the syntax this build reads and returns its path: DIR/STEM.yaml, or, in a
+// build without a YAML reader (MINIDL_PORTABLE: the GPU machine's bundle), the same settings as
+// DIR/STEM.json.
+inline std::string write_config(const TempDir& dir, const std::string& stem, const std::string& yaml,
+                                const std::string& json) {
+  const std::string path = dir / (stem + (MINIDL_WITH_YAML ? ".yaml" : ".json"));
+  std::ofstream(path) << (MINIDL_WITH_YAML ? yaml : json);
+  return path;
+}
 
 // The end-to-end tests train on the real Fashion-MNIST that tools/setup.sh installs.
 inline bool have_fashion() {

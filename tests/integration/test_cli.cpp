@@ -58,11 +58,14 @@ TEST(Cli, BadUseExitsTwoWithOneLineAndWritesNothing) {
 TEST(Cli, ConfigFileWithFlagOverrides) {
   SKIP_WITHOUT_FASHION();
   TempDir dir;
-  std::ofstream(dir / "exp.yaml")
-      << "model: lenet\nbatch_size: 64\niterations: 5\nmomentum: 0.9\neval_batches: 2\n"
-         "threads: 2\nlr:\n  name: multistep\n  base: 0.01\n  gamma: 0.5\n  steps: [40%, 80%]\n";
-  cli_test::Result r =
-      run("train --config " + (dir / "exp.yaml") + " --batch-size 32 --out " + (dir / "run"));
+  const std::string exp = cli_test::write_config(
+      dir, "exp",
+      "model: lenet\nbatch_size: 64\niterations: 5\nmomentum: 0.9\neval_batches: 2\n"
+      "threads: 2\nlr:\n  name: multistep\n  base: 0.01\n  gamma: 0.5\n  steps: [40%, 80%]\n",
+      R"({"model": "lenet", "batch_size": 64, "iterations": 5, "momentum": 0.9, "eval_batches": 2,
+          "threads": 2, "lr": {"name": "multistep", "base": 0.01, "gamma": 0.5,
+          "steps": ["40%", "80%"]}})");
+  cli_test::Result r = run("train --config " + exp + " --batch-size 32 --out " + (dir / "run"));
   ASSERT_EQ(r.code, 0) << r.output;
   std::ifstream cfg(dir / "run/config.json");
   std::string text((std::istreambuf_iterator<char>(cfg)), std::istreambuf_iterator<char>());
@@ -72,8 +75,8 @@ TEST(Cli, ConfigFileWithFlagOverrides) {
   std::ifstream log(dir / "run/log.txt");
   std::string logged((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(logged.find("lr multistep:base=0.01,gamma=0.5,steps=2;4"), std::string::npos) << logged;
-  std::ofstream(dir / "bad.yaml") << "modle: lenet\n";
-  r = run("train --config " + (dir / "bad.yaml") + " --out " + (dir / "run2"));
+  const std::string bad = cli_test::write_config(dir, "bad", "modle: lenet\n", R"({"modle": "lenet"})");
+  r = run("train --config " + bad + " --out " + (dir / "run2"));
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("unknown setting 'modle'"), std::string::npos) << r.output;
 }

@@ -1,8 +1,9 @@
 // Training-step benchmark of whole models: images per second of one SGD iteration (zero_grad,
 // forward, softmax cross-entropy, backward, fused SGD step) at batch 128 on synthetic data, for
-// lenet (1x28x28), resnet20 (1x28x28) and resnet56 (3x32x32). tools/bench/torch_models.py times
-// the same networks in PyTorch; tools/bench/compare_models.py runs both alternately and prints
-// the ratio.
+// lenet (1x28x28), resnet20 (1x28x28) and resnet56 (3x32x32) by default; also resnet50
+// (torchvision's, 3x224x224, 1000 classes) and wrn28_10 (3x32x32), the GPU machine's rows
+// (tools/gpu_check.sh). tools/bench/torch_models.py times the same networks in PyTorch;
+// tools/bench/compare_models.py runs both alternately and prints the ratio.
 //
 //   build/release/tools/minidl_bench_models [--models lenet,resnet20,resnet56] [--batch 128]
 //       [--threads N] [--device cpu|cuda] [--runs 10] [--min-time 2] [--warmup 3] [--profile]
@@ -45,8 +46,10 @@ namespace {
 struct NetSpec {
   const char* name;
   int64_t channels, size;  // input [batch, channels, size, size]
+  int64_t classes;
 };
-const NetSpec kNets[] = {{"lenet", 1, 28}, {"resnet20", 1, 28}, {"resnet56", 3, 32}};
+const NetSpec kNets[] = {{"lenet", 1, 28, 10},    {"resnet20", 1, 28, 10}, {"resnet56", 3, 32, 10},
+                         {"resnet50", 3, 224, 1000}, {"wrn28_10", 3, 32, 10}};
 
 struct Options {
   std::vector<std::string> models = {"lenet", "resnet20", "resnet56"};
@@ -98,7 +101,7 @@ struct Trainer {
   Tensor last_loss;
 
   Trainer(const NetSpec& spec, const Options& o) {
-    ModelArgs args{spec.channels, spec.size, /*num_classes=*/10, {}};
+    ModelArgs args{spec.channels, spec.size, spec.classes, {}};
     net = make_model(spec.name, args);
     net->to(o.device);
     net->train();
@@ -106,7 +109,7 @@ struct Trainer {
     x = Tensor::empty({o.batch, spec.channels, spec.size, spec.size}, DType::f32, o.device);
     uniform_(x, -1.f, 1.f, /*seed=*/7, /*offset=*/0);
     std::vector<int64_t> l(static_cast<size_t>(o.batch));
-    for (size_t i = 0; i < l.size(); ++i) l[i] = static_cast<int64_t>((i * 7 + 3) % 10);
+    for (size_t i = 0; i < l.size(); ++i) l[i] = static_cast<int64_t>((i * 7 + 3) % spec.classes);
     labels = Tensor::from_vector(l, {o.batch}).to(o.device);
     opt = std::make_unique<Sgd>(*net, SgdOptions{SgdForm::torch, /*nesterov=*/false,
                                                  /*weight_decay=*/5e-4});
@@ -286,7 +289,9 @@ void bench(const NetSpec& spec, const Options& o) {
 const NetSpec& find_net(const std::string& name) {
   for (const NetSpec& n : kNets)
     if (name == n.name) return n;
-  MINIDL_FAIL("unknown model '", name, "' (known: lenet, resnet20, resnet56)");
+  std::string known;
+  for (const NetSpec& n : kNets) known += (known.empty() ? "" : ", ") + std::string(n.name);
+  MINIDL_FAIL("unknown model '", name, "' (known: ", known, ")");
 }
 
 std::vector<std::string> split_commas(const std::string& s) {

@@ -4,8 +4,10 @@ the median img/s of every network (each round's figure is itself a median of --r
 the range over the rounds in brackets) and the minidl / PyTorch ratio of the medians, as a Markdown table.
 
     /usr/bin/python3 tools/bench/compare_models.py --bench build/release/tools/minidl_bench_models \
-        [--device cpu|cuda] [--threads 2] [--rounds 3] [--models lenet,resnet20,resnet56] [--profile] \
-        [--wait-idle 600]
+        [--device cpu|cuda] [--threads 2] [--rounds 3] [--models lenet,resnet20,resnet56] [--batch 128] \
+        [--profile] [--wait-idle 600]
+
+Models: lenet, resnet20, resnet56, resnet50 (3x224x224, 1000 classes), wrn28_10 (torch_models.py's NETS).
 
 Both programs run with the same thread count (MINIDL_NUM_THREADS, OPENBLAS_NUM_THREADS and
 torch.set_num_threads). --profile runs each once more with its per-layer breakdown and prints a second
@@ -115,12 +117,14 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--models", default="lenet,resnet20,resnet56")
+    ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--runs", type=int, default=10, help="timed runs per network in each program")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                     help="before each program, wait up to SECONDS for the CPUs to be < 10%% busy")
     args = ap.parse_args()
-    common = ["--models", args.models, "--device", args.device, "--runs", str(args.runs)]
+    common = ["--models", args.models, "--device", args.device, "--runs", str(args.runs),
+              "--batch", str(args.batch)]
     env = dict(os.environ)
     if args.device == "cpu":
         common += ["--threads", str(args.threads)]

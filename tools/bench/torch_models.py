@@ -8,7 +8,9 @@
 The networks in plain PyTorch, as minidl's registry builds them: LeNet as Caffe's (conv 20 5x5,
 max pool 2, conv 50 5x5, max pool 2, fc 500, ReLU, fc 10) on 1x28x28; the CIFAR ResNets (BasicBlocks
 of 16/32/64 channels, option-A shortcuts: subsample and zero-pad channels on both sides, as
-tests/reference/models_reference.py) resnet20 on 1x28x28 and resnet56 on 3x32x32. SGD momentum 0.9,
+tests/reference/models_reference.py) resnet20 on 1x28x28 and resnet56 on 3x32x32; torchvision's
+resnet50 (v1.5, written out here: torchvision need not be installed) on 3x224x224 with 1000 classes;
+the pre-activation Wide ResNet wrn28_10 (models/wrn.cpp) on 3x32x32. SGD momentum 0.9,
 weight decay 5e-4. Same timing as the C++ program: warm-up iterations, then the median of timed
 runs (at least --runs of them and --min-time seconds). --profile prints the per-layer lines minidl_bench_models --profile prints (same keys).
 On a GPU both libraries keep their defaults: cuDNN may use TF32 for f32 convolutions (PyTorch's
@@ -22,7 +24,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-NETS = {"lenet": (1, 28), "resnet20": (1, 28), "resnet56": (3, 32)}
+# name: (input channels, image size, classes)
+NETS = {"lenet": (1, 28, 10), "resnet20": (1, 28, 10), "resnet56": (3, 32, 10),
+        "resnet50": (3, 224, 1000), "wrn28_10": (3, 32, 10)}
 
 
 class ZeroPadShortcut(nn.Module):
@@ -73,9 +77,82 @@ def lenet(in_channels, size, num_classes=10):
                          nn.Linear(500, num_classes))
 
 
+class Bottleneck(nn.Module):
+    """torchvision's v1.5 Bottleneck: 1x1, 3x3 (with the stride), 1x1 x4, projection 1x1 + BN."""
+
+    def __init__(self, cin, planes, stride):
+        super().__init__()
+        out = planes * 4
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+        self.relu = nn.ReLU()
+        self.downsample = None
+        if stride != 1 or cin != out:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+def resnet50(in_channels, num_classes):
+    layers = [nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+              nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for stage, blocks in enumerate((3, 4, 6, 3)):
+        for b in range(blocks):
+            layers.append(Bottleneck(cin, 64 << stage, 2 if (stage > 0 and b == 0) else 1))
+            cin = (64 << stage) * 4
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
+    return nn.Sequential(*layers)
+
+
+class WideBlock(nn.Module):
+    """Pre-activation: BN-ReLU-conv3x3-BN-ReLU-conv3x3; when the shape changes, the 1x1 projection
+    takes the block's pre-activated input (models/wrn.cpp, the authors' code)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.relu = nn.ReLU()
+        self.shortcut = None if cin == cout and stride == 1 else nn.Conv2d(cin, cout, 1, stride, bias=False)
+
+    def forward(self, x):
+        a = self.relu(self.bn1(x))
+        out = self.conv2(self.relu(self.bn2(self.conv1(a))))
+        return out + (x if self.shortcut is None else self.shortcut(a))
+
+
+def wrn(depth, widen, in_channels, num_classes):
+    n = (depth - 4) // 6
+    layers = [nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)]
+    cin = 16
+    for g, width in enumerate((16 * widen, 32 * widen, 64 * widen)):
+        for b in range(n):
+            layers.append(WideBlock(cin, width, 2 if (g > 0 and b == 0) else 1))
+            cin = width
+    layers += [nn.BatchNorm2d(cin), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
+    return nn.Sequential(*layers)
+
+
 def make(name):
-    c, size = NETS[name]
-    return lenet(c, size) if name == "lenet" else resnet_cifar(int(name[6:]), c)
+    c, size, classes = NETS[name]
+    if name == "lenet":
+        return lenet(c, size, classes)
+    if name == "resnet50":
+        return resnet50(c, classes)
+    if name == "wrn28_10":
+        return wrn(28, 10, c, classes)
+    return resnet_cifar(int(name[6:]), c, classes)
 
 
 def sync(dev):
@@ -85,11 +162,11 @@ def sync(dev):
 
 class Trainer:
     def __init__(self, name, batch, dev):
-        c, size = NETS[name]
+        c, size, classes = NETS[name]
         self.net = make(name).to(dev).train()
         gen = torch.Generator().manual_seed(7)
         self.x = (torch.rand(batch, c, size, size, generator=gen) * 2 - 1).to(dev)
-        self.labels = ((torch.arange(batch) * 7 + 3) % 10).to(dev)
+        self.labels = ((torch.arange(batch) * 7 + 3) % classes).to(dev)
         self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         self.loss = None
 
@@ -244,7 +321,7 @@ def bench(name, args, dev):
         sync(dev)
         per_iter.append((time.perf_counter() - t0) / iters)
     s = statistics.median(per_iter)
-    c, size = NETS[name]
+    c, size, _ = NETS[name]
     print(f"  {name:<9} {f'{c}x{size}x{size}':<8} batch {args.batch}: {args.batch / s:9.1f} img/s  "
           f"({s * 1e3:.2f} ms/iteration, median of {len(per_iter)} runs of {iters}; "
           f"range {args.batch / max(per_iter):.1f}-{args.batch / min(per_iter):.1f} img/s; "
