@@ -1,6 +1,7 @@
 # Decides MINIDL_WITH_CUDA from MINIDL_CUDA (AUTO | ON | OFF) and sets up the CUDA language,
 # CUDA::* targets, CUDNN::cudnn and (if found) NCCL::nccl.
 set(MINIDL_WITH_CUDA OFF)
+set(MINIDL_WITH_NCCL OFF)
 if(NOT MINIDL_CUDA STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
@@ -36,6 +37,7 @@ if(MINIDL_WITH_CUDA)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   enable_language(CUDA)
   find_package(NCCL QUIET)
+  set(MINIDL_WITH_NCCL ${NCCL_FOUND})  # the nccl communicator (dist/nccl_communicator.cpp)
   message(STATUS "minidl: CUDA ${CUDAToolkit_VERSION}, cuDNN ${CUDNN_VERSION} (${CUDNN_LIBRARY}), "
                  "NCCL ${NCCL_VERSION}")
 endif()
