@@ -140,6 +140,9 @@ class NcclCommunicator : public Communicator {
 
 std::unique_ptr<Communicator> make_nccl_communicator(const NcclBootstrap& boot) {
   RankInfo info = rank_info_from_process();
+  // First, before any exchange: a rank without its GPU says so instead of leaving the others
+  // waiting for an id or a peer.
+  check_device_available(Device::cuda(info.local_rank));
   ncclUniqueId id{};
   static_assert(sizeof(id) == NCCL_UNIQUE_ID_BYTES, "ncclUniqueId is its bytes");
   bool over_mpi = false;

@@ -53,5 +53,13 @@ TEST(Communicator, FactoryNamesAndMissingBackends) {
 #endif
 }
 
+// A CUDA build on a machine without a GPU: the nccl backend stops before any exchange, naming the
+// missing device (tests/cuda/test_nccl_communicator.cpp runs it where there is one).
+TEST(Communicator, NcclWithoutGpuSaysSo) {
+  if (!MINIDL_WITH_NCCL) GTEST_SKIP() << "built without NCCL";
+  if (testing::has_gpu()) GTEST_SKIP() << "this machine has a GPU";
+  EXPECT_MINIDL_ERROR(make_communicator("nccl"), "cuda:0", "0 CUDA device");
+}
+
 }  // namespace
 }  // namespace minidl
