@@ -35,8 +35,9 @@ namespace minidl {
 enum class ReduceOp { sum, average };
 const char* reduce_op_name(ReduceOp op);
 
-// An operation in flight. wait() is idempotent; the destructor does not wait (it cannot throw),
-// so dropping a Work unwaited leaves the data undefined.
+// An operation in flight. wait() is idempotent. Dropping a Work unwaited leaves the data undefined
+// but never memory unsafe: the MPI backend completes the request in the destructor (logging, not
+// throwing, on failure); the NCCL backend's stream holds the tensor's memory (record_stream).
 class Work {
  public:
   virtual ~Work() = default;

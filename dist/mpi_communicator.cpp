@@ -60,8 +60,12 @@ class MpiWork : public Work {
  public:
   MpiWork(Tensor t, Tensor wire, ReduceOp op, int world)
       : t_(t), wire_(wire), op_(op), world_(world) {}
+  // Dropped unwaited (an exception on the way): complete the request anyway, so that MPI never
+  // writes into memory freed after this; the data is then undefined, and nothing throws.
   ~MpiWork() override {
-    if (!done_) log_warning("an MPI all_reduce was dropped without wait()");
+    if (done_ || request_ == MPI_REQUEST_NULL) return;
+    log_warning("an MPI all_reduce was dropped without wait(): completing it");
+    MPI_Wait(&request_, MPI_STATUS_IGNORE);
   }
   MPI_Request* request() { return &request_; }
   void wait() override {
