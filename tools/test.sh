@@ -4,7 +4,7 @@
 #                   CUDA tests skip without a GPU
 #   build/cpu       MINIDL_CUDA=OFF, Release
 #   build/sanitize  MINIDL_CUDA=OFF, -O1, ASan + UBSan + LeakSanitizer: every test but the cuda
-#                   and mpi ones, failing on any report (docs/building.md, "Sanitizers")
+#                   ones (mpi: without the leak check), failing on any report (docs/building.md, "Sanitizers")
 #   build/fuzz      clang + libFuzzer, when clang++ is present: each parser's fuzz target for
 #                   FUZZ_SECONDS (30) from its committed inputs (tools/fuzz.sh, docs/fuzzing.md)
 #   build-gpu       the GPU machine's bundle, when nvcc is present (tools/gpu_check.sh build: sm_90,
@@ -71,13 +71,15 @@ for c in "${configs[@]}"; do
   start=$SECONDS
   if [ "$c" = sanitize ]; then
     # The run-time options: fail on the first report, leaks included. Tests labelled cuda only skip
-    # in a CPU-only build, so they are left out. So are the mpi ones: OpenMPI 4.1 itself leaks what
-    # MPI_Init allocates (LeakSanitizer reports ~18 KB per rank in libmpi/libopen-pal, e.g.
-    # ompi_op_base_op_select, even for a program that only calls MPI_Init, MPI_Allreduce and
-    # MPI_Finalize), and suppressing another library's internals would hide ours too. The code
-    # above the MPI calls (bootstrap, the reducer's logic) is covered here by the dist suite.
+    # in a CPU-only build, so they are left out. The mpi test (two ranks under mpirun) runs apart,
+    # with ASan and UBSan but without the leak check: Open MPI 4.1 itself leaks what MPI_Init
+    # allocates (LeakSanitizer reports it for a program that only calls MPI_Init, MPI_Allreduce and
+    # MPI_Finalize: ompi_op_base_op_select, opal_argv_append_nosize, components it has unloaded),
+    # and suppressing another library's internals by name would be a list to keep in step with
+    # every Open MPI release. Our own allocations are leak-checked by the dist suite above.
     (source tools/sanitize/env.sh && cd "build/$c" &&
-      ctest --output-on-failure -j "$JOBS" -LE 'cuda|mpi') || status=1
+      ctest --output-on-failure -j "$JOBS" -LE 'cuda|mpi' &&
+      ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" ctest --output-on-failure -L mpi) || status=1
   else
     (cd "build/$c" && ctest --output-on-failure -j "$JOBS") || status=1
   fi
