@@ -28,12 +28,20 @@ DistributedSampler::DistributedSampler(int64_t dataset_size, SamplerOptions opti
                "DistributedSampler: rank ", opt_.rank, " of world size ", opt_.world_size);
   MINIDL_CHECK(n_ >= 0, "DistributedSampler: dataset size ", n_);
   MINIDL_CHECK(samples_per_rank() > 0, "DistributedSampler: ", n_, " samples give rank ", opt_.rank,
-               " of ", opt_.world_size, " nothing (shard mode drop)");
+               " of ", opt_.world_size, " nothing");
 }
 
 int64_t DistributedSampler::samples_per_rank() const {
-  int64_t w = opt_.world_size;
-  return opt_.shard_mode == ShardMode::pad ? (n_ + w - 1) / w : n_ / w;
+  const int64_t w = opt_.world_size;
+  switch (opt_.shard_mode) {
+    case ShardMode::pad:
+      return (n_ + w - 1) / w;
+    case ShardMode::drop:
+      return n_ / w;
+    case ShardMode::split:
+      return n_ / w + (opt_.rank < n_ % w ? 1 : 0);
+  }
+  return 0;
 }
 
 std::vector<int64_t> DistributedSampler::epoch_indices(int64_t epoch) const {

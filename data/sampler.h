@@ -18,8 +18,12 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed, int64_t epoch,
 //         by wrapping around to ceil(n / w) * w entries, so a few samples appear twice per epoch;
 //   drop: like DistributedSampler(drop_last=True): the order is cut to floor(n / w) * w entries,
 //         so up to w - 1 samples are left out of that epoch (a different few each epoch).
-// Either way rank r takes entries r, r + w, r + 2w, ...: equal counts, disjoint positions.
-enum class ShardMode { pad, drop };
+//   split: the order as it is, each sample exactly once: ranks below n % w get one sample more
+//          (for evaluation, whose totals are summed over the ranks: no sample counted twice or
+//          left out; training needs equal counts, so that every rank takes the same steps).
+// Either way rank r takes entries r, r + w, r + 2w, ...: disjoint positions, equal counts in pad
+// and drop mode.
+enum class ShardMode { pad, drop, split };
 
 struct SamplerOptions {
   bool shuffle = true;

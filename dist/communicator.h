@@ -111,4 +111,10 @@ std::unique_ptr<Communicator> make_nccl_communicator(const NcclBootstrap& boot);
 std::unique_ptr<Communicator> make_communicator(const std::string& backend,
                                                 const NcclBootstrap& boot = {});
 
+// After an error on one rank of a multi-rank MPI run: MPI_Abort(MPI_COMM_WORLD, exit_code), which
+// stops every rank (mpirun ends the job), since the others would otherwise wait in their next
+// collective until the timeout, and this rank's MPI_Finalize at exit would wait for them. Returns,
+// doing nothing, when MPI is not running (or was built out) or the world is one process.
+void abort_mpi_ranks(int exit_code);
+
 }  // namespace minidl

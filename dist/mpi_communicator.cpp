@@ -19,6 +19,7 @@
 #if MINIDL_WITH_MPI
 #include <mpi.h>
 
+#include <cstdio>
 #include <cstdlib>
 #endif
 
@@ -154,7 +155,19 @@ std::unique_ptr<Communicator> make_mpi_communicator() {
   return std::make_unique<MpiCommunicator>(comm, rank, world, local_rank);
 }
 
+void abort_mpi_ranks(int exit_code) {
+  int initialized = 0, finalized = 0, world = 1;
+  if (MPI_Initialized(&initialized) != MPI_SUCCESS || !initialized) return;
+  if (MPI_Finalized(&finalized) != MPI_SUCCESS || finalized) return;
+  if (MPI_Comm_size(MPI_COMM_WORLD, &world) != MPI_SUCCESS || world <= 1) return;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+}
+
 #else
+
+void abort_mpi_ranks(int) {}
 
 std::unique_ptr<Communicator> make_mpi_communicator() {
   MINIDL_FAIL(

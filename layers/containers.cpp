@@ -45,7 +45,7 @@ Tensor Sequential::forward_sequence(const Tensor& x) {
 
 Tensor Sequential::backward_sequence(const Tensor& dy) {
   Tensor g = dy;
-  for (auto it = seq_.rbegin(); it != seq_.rend(); ++it) g = (*it)->backward(g);
+  for (auto it = seq_.rbegin(); it != seq_.rend(); ++it) g = backward_child(**it, g);
   return g;
 }
 
@@ -99,7 +99,7 @@ Tensor Residual::backward(const Tensor& dy) {
     relu_backward(y, match_layout(dy, y), g);
   }
   // The shortcut's gradient first, as the reverse of the forward order (main, then shortcut).
-  Tensor dskip = shortcut_ ? shortcut_->backward(g) : g;
+  Tensor dskip = shortcut_ ? backward_child(*shortcut_, g) : g;
   Tensor dmain = backward_sequence(g);
   if (!input_grad_) return Tensor();
   if (!dmain.defined() || !dskip.defined()) return sum_of(dmain, dskip);

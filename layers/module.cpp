@@ -129,6 +129,20 @@ Buffer* Module::register_buffer(const std::string& name, Tensor value, bool host
   return raw;
 }
 
+std::vector<Parameter*> Module::own_parameters() {
+  std::vector<Parameter*> out;
+  for (auto& op : params_) out.push_back(op.p.get());
+  return out;
+}
+
+Tensor Module::backward_child(Module& child, const Tensor& dy) {
+  Tensor dx = child.backward(dy);
+  const Module* root = this;
+  while (root->parent_) root = root->parent_;
+  if (root->backward_hook_) root->backward_hook_(child);
+  return dx;
+}
+
 std::vector<Parameter*> Module::parameters() {
   std::vector<Parameter*> out;
   visit([&](Module& m) {

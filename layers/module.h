@@ -68,7 +68,16 @@ class Module {
   // Calls f on this module and every descendant, depth first, parents before children.
   void visit(const std::function<void(Module&)>& f);
 
+  // Called with a module right after its backward() returned, when a container ran it: that
+  // module's own parameters then hold their final gradients (a network uses each parameter once per
+  // forward). Set on the root of a tree; containers below it call the root's hook for each child.
+  // Data-parallel training uses it to start a gradient bucket's all-reduce while the rest of
+  // backward runs (PyTorch DDP's autograd hooks; dist/grad_reducer.h). An empty function: none.
+  void set_backward_hook(std::function<void(Module&)> hook) { backward_hook_ = std::move(hook); }
+
   // ---- parameters and buffers ----
+  // This module's own parameters, not its children's, in registration order.
+  std::vector<Parameter*> own_parameters();
   // Depth first: a module's own (in registration order), then its children's (PyTorch's order).
   std::vector<Parameter*> parameters();
   std::vector<Buffer*> buffers();
@@ -130,6 +139,10 @@ class Module {
   virtual void clear_cache() {}
   virtual void on_state_loaded() {}
 
+  // child.backward(dy), then the tree's backward hook (set_backward_hook) on child. Containers run
+  // their children's backward through it.
+  Tensor backward_child(Module& child, const Tensor& dy);
+
   // For a module with parameters or buffers of its own: throws unless x is on the module's device
   // with its dtype ("Conv2d 'conv1': input Tensor[f32, cpu, ...] but parameters on cuda:0").
   void check_input(const Tensor& x) const;
@@ -160,6 +173,7 @@ class Module {
   std::vector<OwnedBuffer> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   std::shared_ptr<ParameterArena> arena_;  // of parameters(), once arena() was called
+  std::function<void(Module&)> backward_hook_;  // on a root (set_backward_hook)
 };
 
 }  // namespace minidl

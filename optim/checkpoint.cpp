@@ -28,6 +28,10 @@ static void fsync_dir(const fs::path& dir) {
   }
 }
 
+std::string checkpoint_folder(const std::string& run_dir, int64_t iteration) {
+  return (fs::path(run_dir) / "checkpoints" / iter_name(iteration)).string();
+}
+
 std::string save_checkpoint(const std::string& run_dir, int64_t iteration, const Checkpoint& c) {
   fs::path root = fs::path(run_dir) / "checkpoints";
   std::error_code ec;
@@ -125,8 +129,11 @@ void check_checkpoint_config(const Checkpoint& c, const nlohmann::json& config,
   const nlohmann::json saved = c.state.value("config", nlohmann::json());
   MINIDL_CHECK(saved.is_object(), "checkpoint '", path, "' holds no config");
   auto changeable = [](const std::string& k) {
+    // how the run computes and talks, not what: none changes the weights (the reduction of a
+    // bucket is the same sums whatever the bucket's size or when it starts)
     return k == "threads" || k == "workers" || k == "out" || k == "verify_images" ||
-           k == "deterministic";
+           k == "deterministic" || k == "dist" || k == "bucket_mb" || k == "overlap" ||
+           k == "dist_timeout";
   };
   for (const nlohmann::json* a : {&saved, &config})
     for (const auto& [key, value] : a->items()) {

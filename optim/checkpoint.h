@@ -34,6 +34,8 @@ void check_checkpoint_format(const Checkpoint& c, const std::string& path);
 void check_checkpoint_config(const Checkpoint& c, const nlohmann::json& config,
                              const std::string& path);
 
+// RUN_DIR/checkpoints/iter_<iteration>: where save_checkpoint writes that iteration.
+std::string checkpoint_folder(const std::string& run_dir, int64_t iteration);
 // Writes RUN_DIR/checkpoints/iter_<iteration>/ and returns its path; replaces one of the same name.
 std::string save_checkpoint(const std::string& run_dir, int64_t iteration,
                             const Checkpoint& checkpoint);

@@ -26,8 +26,8 @@ EvalResult evaluate(Module& model, SoftmaxCrossEntropy& loss, Loader& loader, in
   int64_t batches = max_batches < 0 ? loader.batches_per_epoch()
                                     : std::min(max_batches, loader.batches_per_epoch());
   loader.set_position({0, 0});
-  EvalResult r;
-  double loss_sum = 0, top1 = 0, top5 = 0;
+  double loss_sum = 0;
+  int64_t top1 = 0, top5 = 0, samples = 0;
   for (int64_t b = 0; b < batches; ++b) {
     Batch batch = loader.next();
     Tensor logits = model.forward(batch.images);
@@ -35,12 +35,18 @@ EvalResult evaluate(Module& model, SoftmaxCrossEntropy& loss, Loader& loader, in
     loss_sum += loss.forward(logits, batch.labels).item<double>() * n;
     top1 += loss.top1();
     top5 += loss.correct(std::min<int64_t>(5, logits.size(1)));
-    r.samples += n;
+    samples += n;
   }
-  if (r.samples > 0) {
-    r.loss = loss_sum / r.samples;
-    r.top1 = top1 / r.samples;
-    r.top5 = top5 / r.samples;
+  return eval_from_totals(loss_sum, top1, top5, samples);
+}
+
+EvalResult eval_from_totals(double loss_sum, int64_t correct1, int64_t correct5, int64_t samples) {
+  EvalResult r;
+  r.loss_sum = loss_sum, r.correct1 = correct1, r.correct5 = correct5, r.samples = samples;
+  if (samples > 0) {
+    r.loss = loss_sum / samples;
+    r.top1 = static_cast<double>(correct1) / samples;
+    r.top5 = static_cast<double>(correct5) / samples;
   }
   return r;
 }

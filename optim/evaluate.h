@@ -20,7 +20,14 @@ namespace minidl {
 struct EvalResult {
   double loss = 0, top1 = 0, top5 = 0;  // mean loss, accuracies in [0, 1]
   int64_t samples = 0;
+  // The totals the means come from: a sharded evaluation sums them over the ranks (an average of
+  // per-rank means would weigh ranks with fewer samples too much).
+  double loss_sum = 0;
+  int64_t correct1 = 0, correct5 = 0;
 };
+
+// The means of totals (what evaluate() returns, and the sum of several ranks' totals).
+EvalResult eval_from_totals(double loss_sum, int64_t correct1, int64_t correct5, int64_t samples);
 
 // Mean loss and top-1/top-5 accuracy over the first `max_batches` batches of `loader` (-1: one
 // epoch). Starts from the loader's first batch, so every evaluation sees the same samples.

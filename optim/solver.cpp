@@ -32,15 +32,33 @@ Solver::Solver(Module& model, SoftmaxCrossEntropy& loss, Sgd& optimizer, const S
       options_(std::move(options)),
       iters_per_epoch_(std::max<int64_t>(train.batches_per_epoch(), 1)) {
   MINIDL_CHECK(options_.max_iter > 0, "solver: max_iter must be positive, got ", options_.max_iter);
+  if (!options_.comm) return;
+  std::shared_ptr<ParameterArena> arena = model_.arena();
+  MINIDL_CHECK(arena.get() == &optimizer_.arena(),
+               "solver: the optimiser was built on another arena than the model's");
+  reducer_ = std::make_unique<GradReducer>(*options_.comm, arena, options_.bucket_bytes);
+  const std::vector<Parameter*>& params = arena->parameters();
+  for (size_t i = 0; i < params.size(); ++i) param_index_[params[i]] = i;
+  if (options_.overlap)
+    model_.set_backward_hook([this](Module& m) {
+      for (Parameter* p : m.own_parameters()) reducer_->mark_ready(param_index_.at(p));
+    });
+}
+
+Solver::~Solver() {
+  if (reducer_) model_.set_backward_hook(nullptr);
 }
 
 SolverStatus Solver::run() {
   SolverStatus status = SolverStatus::finished;
+  // Every rank starts from rank 0's weights: a fresh run's initialisations agree already (one
+  // seed), but a replica must never drift from a difference in setup.
+  if (options_.comm) broadcast_state(true);
   while (state_.iteration < options_.max_iter && status == SolverStatus::finished) {
     IterationRecord r = train_iteration();
     r.diverged = diverged(r);
     if (!r.diverged && eval_due()) {
-      last_eval_ = evaluate(model_, eval_loss_, *test_, options_.eval_batches);
+      last_eval_ = evaluate_test();
       r.eval = &last_eval_;
     }
     for (TrainObserver* o : observers_) o->on_iteration(r);
@@ -50,7 +68,7 @@ SolverStatus Solver::run() {
       if (checkpoint_due()) save_checkpoint();
       if (callback_ && !callback_(r))
         status = SolverStatus::stopped_by_callback;
-      else if (options_.stop && options_.stop->load())
+      else if (stop_requested_)
         status = interrupt();
     }
   }
@@ -76,10 +94,25 @@ IterationRecord Solver::train_iteration() {
   Tensor logits = model_.forward(batch.images);
   Tensor loss = loss_.forward(logits, batch.labels);
   model_.backward(loss_.backward());
+  if (reducer_) reduce_gradients();
   if (options_.gradient_hook) options_.gradient_hook(optimizer_.parameters());
   r.step_applied = optimizer_.step(r.lr, r.momentum);
   r.loss = loss.item<double>();
-  const int64_t n = batch.labels.numel(), correct = loss_.top1();
+  int64_t n = batch.labels.numel(), correct = loss_.top1();
+  stop_requested_ = options_.stop && options_.stop->load();
+  if (options_.comm) {  // the global batch's loss and accuracy, and any rank's stop
+    std::vector<double> all = options_.comm->all_gather(std::vector<double>{
+        r.loss * static_cast<double>(n), static_cast<double>(correct), static_cast<double>(n),
+        stop_requested_ ? 1.0 : 0.0});
+    double loss_sum = 0, correct_sum = 0, n_sum = 0;
+    for (size_t k = 0; k < all.size(); k += 4) {
+      loss_sum += all[k], correct_sum += all[k + 1], n_sum += all[k + 2];
+      stop_requested_ = stop_requested_ || all[k + 3] != 0;
+    }
+    r.loss = loss_sum / n_sum;
+    correct = static_cast<int64_t>(correct_sum);
+    n = static_cast<int64_t>(n_sum);
+  }
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
   state_.iteration += 1;
@@ -97,6 +130,38 @@ IterationRecord Solver::train_iteration() {
   r.totals = state_.totals;
   r.state = &state_;
   return r;
+}
+
+// Every parameter not marked by the backward hook (all of them without overlap; a root's own) is
+// marked now, then the reducer waits for its buckets: the gradients are the ranks' average.
+void Solver::reduce_gradients() {
+  reducer_->mark_all_ready();
+  reducer_->finish();
+}
+
+void Solver::broadcast_state(bool parameters) {
+  Communicator& comm = *options_.comm;
+  if (parameters)
+    for (const ArenaGroup& g : model_.arena()->groups()) comm.broadcast(g.values, 0);
+  for (Buffer* b : model_.buffers())
+    if (!b->host) comm.broadcast(b->value, 0);
+}
+
+// The test set's loss and accuracy. Data parallel: each rank evaluates its shard (the test loader
+// is sharded exactly, ShardMode::split) with rank 0's buffers, and the totals are summed, so the
+// figures are rank 0's model's over the whole test set.
+EvalResult Solver::evaluate_test() {
+  if (!options_.comm) return evaluate(model_, eval_loss_, *test_, options_.eval_batches);
+  broadcast_state(false);
+  EvalResult mine = evaluate(model_, eval_loss_, *test_, options_.eval_batches);
+  std::vector<double> all = options_.comm->all_gather(
+      std::vector<double>{mine.loss_sum, static_cast<double>(mine.correct1),
+                          static_cast<double>(mine.correct5), static_cast<double>(mine.samples)});
+  double loss_sum = 0, c1 = 0, c5 = 0, samples = 0;
+  for (size_t k = 0; k < all.size(); k += 4)
+    loss_sum += all[k], c1 += all[k + 1], c5 += all[k + 2], samples += all[k + 3];
+  return eval_from_totals(loss_sum, static_cast<int64_t>(c1), static_cast<int64_t>(c5),
+                          static_cast<int64_t>(samples));
 }
 
 // The next training batch. A batch that cannot be built (a corrupt image met mid-run) ends the
@@ -169,6 +234,7 @@ std::string Solver::save_checkpoint() {
   nlohmann::json observers = nlohmann::json::object();
   for (const TrainObserver* o : observers_)
     if (!o->name().empty()) observers[o->name()] = o->state();
+  if (rank() != 0) return checkpoint_folder(options_.run_dir, state_.iteration);
   Checkpoint c;
   c.model = model_.state_dict();
   c.optimizer = optimizer_.state_dict();
@@ -177,7 +243,8 @@ std::string Solver::save_checkpoint() {
              {"observers", observers},
              {"lr_schedule", lr_.spec()},
              {"momentum_schedule", momentum_.spec()},
-             {"config", options_.config}};
+             {"config", options_.config},
+             {"world_size", world_size()}};
   std::string dir = minidl::save_checkpoint(options_.run_dir, state_.iteration, c);
   prune_checkpoints(options_.run_dir, options_.keep_checkpoints);
   return dir;
@@ -230,6 +297,7 @@ void Solver::resume_from(const std::string& folder) {
   model_.load_state_dict(c.model);
   optimizer_.load_state_dict(c.optimizer);
   state_ = state;
+  resumed_world_size_ = c.state.value("world_size", 1);
   observer_states_ = c.state.value("observers", nlohmann::json::object());
   for (TrainObserver* o : observers_)
     if (!o->name().empty() && observer_states_.contains(o->name()))

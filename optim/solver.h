@@ -6,12 +6,24 @@
 //                        metrics.csv (optim/metrics.h)
 //   optim/checkpoint.h   a checkpoint's files
 //
-// One iteration: loader -> forward -> loss -> backward -> gradient hook (the all-reduce; none in
-// one process) -> fused SGD step with the schedules' lr(it) and momentum(it). Then: the divergence
+// One iteration: loader -> forward -> loss -> backward -> gradient all-reduce (data parallel only)
+// -> fused SGD step with the schedules' lr(it) and momentum(it). Then: the divergence
 // check, a test evaluation when due (each epoch, or every eval_every iterations, and at the end),
 // one IterationRecord to every observer, a checkpoint when due (each epoch, or every
 // checkpoint_every iterations, and at the end), and the stop flag (SIGINT: a checkpoint, then
 // stop). resume() continues bit-identically on the CPU.
+//
+// Data parallel (SolverOptions::comm, DESIGN.md §8, docs/distributed.md): every rank runs a Solver
+// over its shard of each batch (the Loader's rank and world size). The gradients are averaged in
+// buckets by a GradReducer, each bucket launched from the model's backward hook as soon as its
+// parameters' gradients are final (overlap), or all after backward. Parameters and buffers are
+// broadcast from rank 0 when run() starts (a fresh or resumed run), and buffers (BN running
+// statistics, which each rank updates from its own shard) again before every evaluation, so every
+// rank evaluates rank 0's model; the test loader is sharded and the totals summed. Each iteration
+// one all_gather combines the ranks' loss, correct count, batch size and stop flag, so every rank
+// records the same global loss and makes the same divergence and stop decisions; the step-skip
+// decision agrees by itself, since a non-finite gradient on any rank makes the average non-finite
+// on all. Rank 0 alone writes checkpoints; observers belong on rank 0 alone (the caller's choice).
 //
 // Divergence: a non-finite loss, or the smoothed training loss (TrainState::smoothed) above
 // `divergence_factor` times its lowest value after `divergence_warmup` iterations. The test loss is
@@ -23,10 +35,14 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "data/loader.h"
+#include "dist/communicator.h"
+#include "dist/grad_reducer.h"
 #include "layers/loss.h"
 #include "layers/module.h"
 #include "optim/evaluate.h"
@@ -46,8 +62,13 @@ struct SolverOptions {
   std::string run_dir;           // where checkpoints/ go; "" writes none
   double divergence_factor = 10.0;
   int64_t divergence_warmup = 20;
-  const std::atomic<bool>* stop = nullptr;  // polled after each iteration (SIGINT)
-  // Between backward and the step: sums gradients over processes (DESIGN.md §8). Unset alone.
+  const std::atomic<bool>* stop = nullptr;  // polled each iteration (SIGINT); any rank's stops all
+  // Data parallel: the ranks of the run (null: one process). It must outlive the Solver.
+  Communicator* comm = nullptr;
+  size_t bucket_bytes = kDefaultBucketBytes;
+  bool overlap = true;  // reduce buckets during backward (the backward hook), else after it
+  // Called between the gradient all-reduce and the step, with the optimiser's parameters (e.g. to
+  // clip gradients, or to inject a fault in a test). Unset alone.
   std::function<void(const std::vector<Parameter*>&)> gradient_hook;
   nlohmann::json config;  // the resolved experiment config, stored in every checkpoint
 };
@@ -56,6 +77,9 @@ class Solver {
  public:
   Solver(Module& model, SoftmaxCrossEntropy& loss, Sgd& optimizer, const Schedule& lr,
          const Schedule& momentum, Loader& train, Loader* test, SolverOptions options);
+  ~Solver();  // removes the model's backward hook
+  Solver(const Solver&) = delete;
+  Solver& operator=(const Solver&) = delete;
 
   // Observers get every record, in the order they were added; they must outlive run(). One added
   // after resume() gets its state from the checkpoint (TrainObserver::restore).
@@ -68,7 +92,8 @@ class Solver {
   // Trains until max_iter (or a stop). Returns why it ended; message() says more.
   SolverStatus run();
 
-  // Writes a checkpoint of the current state into run_dir; returns its folder.
+  // Writes a checkpoint of the current state into run_dir; returns its folder. Ranks other than 0
+  // write nothing and return the folder rank 0 writes.
   std::string save_checkpoint();
 
   // Restores model, optimiser, TrainState and the observers' states from a checkpoint folder, or
@@ -82,6 +107,9 @@ class Solver {
   const TrainState& state() const { return state_; }
   const std::string& message() const { return message_; }
   const EvalResult& last_eval() const { return last_eval_; }
+  // The world size of the run that wrote the resumed checkpoint (1 for one process); a different
+  // one continues correctly but not bit-identically (docs/distributed.md).
+  int resumed_world_size() const { return resumed_world_size_; }
 
  private:
   void resume_from(const std::string& folder);
@@ -91,6 +119,11 @@ class Solver {
   SolverStatus interrupt();
   bool eval_due() const;
   bool checkpoint_due() const;
+  int rank() const { return options_.comm ? options_.comm->rank() : 0; }
+  int world_size() const { return options_.comm ? options_.comm->world_size() : 1; }
+  void reduce_gradients();
+  void broadcast_state(bool parameters);  // from rank 0: buffers, and parameters when asked
+  EvalResult evaluate_test();
 
   Module& model_;
   SoftmaxCrossEntropy& loss_;
@@ -108,6 +141,10 @@ class Solver {
   nlohmann::json observer_states_;  // from the resumed checkpoint, by observer name
   EvalResult last_eval_;
   std::string message_;
+  std::unique_ptr<GradReducer> reducer_;            // data parallel only
+  std::unordered_map<Parameter*, size_t> param_index_;  // in the reducer's arena
+  bool stop_requested_ = false;  // this iteration: SIGINT on some rank
+  int resumed_world_size_ = 1;
 };
 
 }  // namespace minidl

@@ -110,6 +110,28 @@ TEST(Loader, EveryEpochIsAPermutationAndDropLast) {
   EXPECT_EQ(s.next().indices.to_vector<int64_t>()[5], 5);
 }
 
+TEST(Sampler, SplitModeTakesEverySampleOnce) {
+  for (int64_t n : {12, 10, 7, 3}) {
+    const int w = 3;
+    std::vector<int64_t> all;
+    for (int r = 0; r < w; ++r) {
+      SamplerOptions o;
+      o.seed = 4, o.rank = r, o.world_size = w, o.shard_mode = ShardMode::split;
+      DistributedSampler s(n, o);
+      std::vector<int64_t> mine = s.epoch_indices(2);
+      EXPECT_EQ(static_cast<int64_t>(mine.size()), s.samples_per_rank());
+      EXPECT_EQ(s.samples_per_rank(), n / w + (r < n % w ? 1 : 0)) << "n " << n << " rank " << r;
+      all.insert(all.end(), mine.begin(), mine.end());
+    }
+    std::sort(all.begin(), all.end());
+    ASSERT_EQ(static_cast<int64_t>(all.size()), n);
+    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(all[i], i) << "every sample exactly once, n " << n;
+  }
+  SamplerOptions o;
+  o.rank = 2, o.world_size = 3, o.shard_mode = ShardMode::split;
+  EXPECT_THROW(DistributedSampler(2, o), Error);  // rank 2 of 3 would get nothing
+}
+
 TEST(Sampler, ShardsCoverTheSetExactlyOnce) {
   for (int64_t n : {12, 10, 7}) {
     for (ShardMode mode : {ShardMode::pad, ShardMode::drop}) {

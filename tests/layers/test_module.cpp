@@ -2,6 +2,9 @@
 // dtypes, describe(); and the gradient checker itself (it must catch a wrong backward).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 #include "kernels/elementwise.h"
 #include "layers/layers.h"
 #include "tests/layers/gradient_check.h"
@@ -226,6 +229,47 @@ class WrongDouble : public Module {
   Tensor backward(const Tensor& dy) override { return dy.clone(); }
   std::string type_name() const override { return "WrongDouble"; }
 };
+
+// The hook data-parallel training starts its gradient all-reduces from: every module reported once,
+// after its backward, when its own parameters' gradients are already final.
+TEST(Module, BackwardHookReportsEachModuleWithFinalGradients) {
+  manual_seed(5);
+  auto net = tiny_resnet();
+  Tensor x = testing::random_tensor({2, 3, 8, 8}, 7);
+  Tensor dy = testing::random_tensor({2, 10}, 8);
+  std::map<Parameter*, Tensor> at_report;
+  std::vector<std::string> order;
+  net->set_backward_hook([&](Module& m) {
+    order.push_back(m.path());
+    for (Parameter* p : m.own_parameters()) {
+      ASSERT_EQ(at_report.count(p), 0u) << p->name << " reported twice";
+      at_report[p] = p->grad.clone();
+    }
+  });
+  net->zero_grad();
+  net->forward(x);
+  net->backward(dy);
+  // every parameter reported (the root owns none), with the gradient it ends backward with
+  std::vector<Parameter*> params = net->parameters();
+  ASSERT_EQ(at_report.size(), params.size());
+  for (Parameter* p : params) EXPECT_TRUE(all_close(at_report.at(p), p->grad, 0, 0)) << p->name;
+  // children in reverse order, the shortcut before the main path, each container after its own
+  ASSERT_GE(order.size(), 4u);
+  EXPECT_EQ(order.front(), "fc");
+  EXPECT_EQ(order.back(), "conv1");
+  auto at = [&](const std::string& path) {
+    return std::find(order.begin(), order.end(), path) - order.begin();
+  };
+  EXPECT_LT(at("layer1.1.downsample"), at("layer1.1.conv2"));
+  EXPECT_LT(at("layer1.1.conv1"), at("layer1.1"));
+  EXPECT_LT(at("layer1.0"), at("layer1"));
+  // cleared: no more calls
+  order.clear();
+  net->set_backward_hook(nullptr);
+  net->forward(x);
+  net->backward(dy);
+  EXPECT_TRUE(order.empty());
+}
 
 TEST(GradientChecker, CatchesAWrongBackwardAndSkipsKinks) {
   WrongDouble wrong;

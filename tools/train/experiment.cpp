@@ -96,8 +96,12 @@ static Transform train_transform(const DataSettings& s, const Shape& shape,
   return t.normalize(stats);
 }
 
-static LoaderOptions loader_options(const DataSettings& s, const RunSettings& run, bool shuffle) {
+static LoaderOptions loader_options(const DataSettings& s, const RunSettings& run, bool shuffle,
+                                    Shard shard) {
   LoaderOptions o;
+  o.rank = shard.rank;
+  o.world_size = shard.world;
+  o.shard_mode = shuffle ? ShardMode::pad : ShardMode::split;
   o.batch_size = s.batch_size;
   o.shuffle = shuffle;
   o.seed = static_cast<uint64_t>(run.seed);
@@ -120,17 +124,18 @@ Shape train_sample_shape(const DataSettings& s, const Datasets& d) {
 }
 
 std::unique_ptr<Loader> make_train_loader(const DataSettings& s, const RunSettings& run,
-                                          const Datasets& d) {
-  return std::make_unique<Loader>(d.train, train_transform(s, d), loader_options(s, run, true));
+                                          const Datasets& d, Shard shard) {
+  return std::make_unique<Loader>(d.train, train_transform(s, d),
+                                  loader_options(s, run, true, shard));
 }
 
 std::unique_ptr<Loader> make_eval_loader(const DataSettings& s, const RunSettings& run,
                                          std::shared_ptr<const Dataset> ds,
-                                         const ChannelStats& stats) {
+                                         const ChannelStats& stats, Shard shard) {
   Transform t = s.dataset == "imagefolder"
                     ? Transform().resize(256).center_crop(224, 224).normalize(stats)
                     : Transform().normalize(stats);
-  return std::make_unique<Loader>(ds, t, loader_options(s, run, false));
+  return std::make_unique<Loader>(ds, t, loader_options(s, run, false, shard));
 }
 
 std::shared_ptr<Module> make_experiment_model(const ModelSettings& s, const RunSettings& run,

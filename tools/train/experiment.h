@@ -20,11 +20,18 @@ Datasets load_datasets(const DataSettings& s, const RunSettings& run);
 
 // [C, H, W] of one transformed training sample (what make_train_loader's batches hold).
 Shape train_sample_shape(const DataSettings& s, const Datasets& d);
+
+// This process's part of a data-parallel run: the training loader gives each rank batch_size
+// samples of every global batch (ShardMode::pad: equal counts, so every rank takes the same
+// steps), the evaluation loader each test sample to exactly one rank (ShardMode::split).
+struct Shard {
+  int rank = 0, world = 1;
+};
 std::unique_ptr<Loader> make_train_loader(const DataSettings& s, const RunSettings& run,
-                                          const Datasets& d);
+                                          const Datasets& d, Shard shard = {});
 std::unique_ptr<Loader> make_eval_loader(const DataSettings& s, const RunSettings& run,
                                          std::shared_ptr<const Dataset> ds,
-                                         const ChannelStats& stats);
+                                         const ChannelStats& stats, Shard shard = {});
 
 // The model for images of `sample_shape` [C, H, W] and `classes` classes, initialised per
 // `s.init` ("default": the model's own), seeded by run.seed, moved to run.device.

@@ -9,7 +9,9 @@
 #include <string>
 
 #include "core/error.h"
+#include "dist/communicator.h"
 #include "tools/train/cli.h"
+#include "tools/train/distributed.h"
 
 using namespace minidl;
 
@@ -76,10 +78,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "minidl_train: %s (see --help)\n", e.what());
     return cli::kUsage;
   } catch (const cli::UsageError& e) {
-    std::fprintf(stderr, "minidl_train: %s\n", strip_location(e.what()).c_str());
+    std::fprintf(stderr, "minidl_train: %s%s\n", cli::rank_prefix().c_str(),
+                 strip_location(e.what()).c_str());
+    abort_mpi_ranks(cli::kUsage);  // a data-parallel run's other ranks would wait for this one
     return cli::kUsage;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "minidl_train: error: %s\n", e.what());
+    std::fprintf(stderr, "minidl_train: %serror: %s\n", cli::rank_prefix().c_str(), e.what());
+    abort_mpi_ranks(cli::kRuntimeError);
     return cli::kRuntimeError;
   }
   return exit_code;

@@ -221,6 +221,23 @@ void LoopSettings::validate() const {
   if (keep_checkpoints < 0 || keep_checkpoints > 1000000) bad("keep_checkpoints", "must be >= 0");
 }
 
+std::vector<Field> DistSettings::fields() {
+  return {{"dist", &dist, "Data parallel communicator: auto (nccl on GPUs, mpi on the CPU), mpi, nccl"},
+          {"sync_bn", &sync_bn, "BN statistics over the global batch (all ranks), not per rank"},
+          {"bucket_mb", &bucket_mb, "Gradient all-reduce bucket size in MiB"},
+          {"overlap", &overlap, "All-reduce gradient buckets during backward"},
+          {"dist_timeout", &dist_timeout,
+           "Seconds a collective waits for the other ranks before the run fails"}};
+}
+
+void DistSettings::validate() const {
+  one_of("dist", dist, {"auto", "mpi", "nccl"});
+  if (!(std::isfinite(bucket_mb) && bucket_mb > 0 && bucket_mb <= 1 << 20))
+    bad("bucket_mb", "must be a number in (0, 1048576]");
+  if (!(std::isfinite(dist_timeout) && dist_timeout > 0 && dist_timeout <= 1e7))
+    bad("dist_timeout", "must be a number of seconds in (0, 1e7]");
+}
+
 // ---- the whole ----
 
 std::vector<Field> Settings::fields() {
@@ -231,6 +248,7 @@ std::vector<Field> Settings::fields() {
   append(out, schedule);
   append(out, run);
   append(out, loop);
+  append(out, dist);
   return out;
 }
 
@@ -273,6 +291,7 @@ void Settings::validate() const {
   schedule.validate();
   run.validate();
   loop.validate();
+  dist.validate();
 }
 
 }  // namespace minidl::cli

@@ -20,6 +20,7 @@
 #include "optim/progress.h"
 #include "optim/schedule_config.h"
 #include "optim/solver.h"
+#include "tools/train/distributed.h"
 #include "tools/train/experiment.h"
 #include "tools/train/memory_check.h"
 #include "tools/train/run_dir.h"
@@ -38,11 +39,13 @@ extern "C" void on_sigint(int) {
   std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
 }
 
-// printf to stdout and to the run's log.
+// printf to stdout and to the run's log (rank 0 of a data-parallel run; the others are quiet).
 struct Log {
   std::FILE* file = nullptr;
+  bool quiet = false;
   template <typename... A>
   void say(const char* fmt, A... args) {
+    if (quiet) return;
     std::printf(fmt, args...);
     std::fflush(stdout);
     if (file) {
@@ -73,12 +76,17 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
         "run directory '" + out + "' already holds a run; use --resume " + out +
         " to continue it, --force to move it aside and start afresh, or another --out");
   s.run.apply_compute();
+  // Data parallel: every rank runs this function; rank 0 alone writes (docs/distributed.md).
+  Ranks ranks = join_ranks(s.dist, s.run);
+  const Shard shard{ranks.who.rank, ranks.world()};
+  RunSettings rank_run = s.run;  // this rank's device (cuda:<local rank>); the config keeps "cuda"
+  rank_run.device = ranks.device.str();
   Datasets data = load_datasets(s.data, s.run);
   s.data.normalize = {{"mean", data.stats.mean}, {"std", data.stats.std}};  // for eval/predict
   check_training_step_fits(s, train_sample_shape(s.data, data), data.train->num_classes(),
                            data.train->size());
-  std::unique_ptr<Loader> train = make_train_loader(s.data, s.run, data);
-  std::unique_ptr<Loader> test = make_eval_loader(s.data, s.run, data.test, data.stats);
+  std::unique_ptr<Loader> train = make_train_loader(s.data, rank_run, data, shard);
+  std::unique_ptr<Loader> test = make_eval_loader(s.data, rank_run, data.test, data.stats, shard);
   const int64_t per_epoch = train->batches_per_epoch();
   const int64_t max_iter = s.schedule.total_iterations(per_epoch);
   if (max_iter <= 0) throw UsageError("nothing to train: epochs and iterations are both 0");
@@ -88,7 +96,8 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
     return schedule_from_config(s.schedule.momentum, ScheduleRole::momentum, per_epoch, max_iter);
   });
   std::shared_ptr<Module> net =
-      make_experiment_model(s.model, s.run, train->sample_shape(), data.train->num_classes());
+      make_experiment_model(s.model, rank_run, train->sample_shape(), data.train->num_classes());
+  if (s.dist.sync_bn) enable_sync_bn(*net, ranks.comm.get());
   const SgdOptions so = s.optim.sgd();
   Sgd opt(*net, so);
   SoftmaxCrossEntropy loss(s.optim.label_smoothing);
@@ -101,33 +110,48 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   o.run_dir = out;
   o.stop = &g_stop;
   o.config = s.to_json();
+  o.comm = ranks.comm.get();
+  o.bucket_bytes = static_cast<size_t>(s.dist.bucket_mb * (1 << 20));
+  o.overlap = s.dist.overlap;
   Solver solver(*net, loss, opt, *lr, *mom, *train, test.get(), o);
   std::vector<std::string> skipped;
   std::string resumed_from;
   if (!resume.empty()) {
     resumed_from = usage_guard([&] { return solver.resume(resume, &skipped); });
     if (solver.state().iteration == max_iter) {  // nothing to train: say so, write nothing
-      std::printf("the run in %s finished at iteration %lld; nothing to train\n", out.c_str(),
-                  static_cast<long long>(max_iter));
+      if (ranks.root())
+        std::printf("the run in %s finished at iteration %lld; nothing to train\n", out.c_str(),
+                    static_cast<long long>(max_iter));
       return kOk;
     }
   }
+  // Every rank has passed every check (the same ones, on the same files) before rank 0 writes:
+  // otherwise a rank still checking `out` could find the run rank 0 has just started there.
+  if (ranks.comm) ranks.comm->barrier();
 
   // ---- the run ----
   Log log;
-  if (force && resume.empty() && holds_run(out))
-    log.say("--force: moved the run that was in %s to %s\n", out.c_str(),
-            move_run_aside(out).c_str());
-  fs::create_directories(out);
-  write_file_atomic(out + "/config.json", s.to_json().dump(2) + "\n");
-  log.file = std::fopen((out + "/log.txt").c_str(), resume.empty() ? "w" : "a");
+  log.quiet = !ranks.root();
+  if (ranks.root()) {
+    if (force && resume.empty() && holds_run(out))
+      log.say("--force: moved the run that was in %s to %s\n", out.c_str(),
+              move_run_aside(out).c_str());
+    fs::create_directories(out);
+    write_file_atomic(out + "/config.json", s.to_json().dump(2) + "\n");
+    log.file = std::fopen((out + "/log.txt").c_str(), resume.empty() ? "w" : "a");
+  }
+  std::string batch = std::to_string(s.data.batch_size);
+  if (ranks.world() > 1)
+    batch += " per rank x " + std::to_string(ranks.world()) + " ranks = " +
+             std::to_string(s.data.batch_size * ranks.world()) + " (" + o.comm->backend() +
+             (s.dist.sync_bn ? ", sync-bn" : "") + ")";
   log.say(
-      "minidl_train train: %s (%lld parameters) on %s: %lld train / %lld test images, batch %lld, "
+      "minidl_train train: %s (%lld parameters) on %s: %lld train / %lld test images, batch %s, "
       "%lld iterations (%lld per epoch), %s\n",
       s.model.model.c_str(), static_cast<long long>(net->parameter_count()), s.data.dataset.c_str(),
       static_cast<long long>(data.train->size()), static_cast<long long>(data.test->size()),
-      static_cast<long long>(s.data.batch_size), static_cast<long long>(max_iter),
-      static_cast<long long>(per_epoch), s.run.device.c_str());
+      batch.c_str(), static_cast<long long>(max_iter), static_cast<long long>(per_epoch),
+      s.run.device.c_str());
   log.say("  lr %s\n  momentum %s\n  sgd %s%s, weight decay %g; run directory %s\n",
           lr->spec().c_str(), mom->spec().c_str(), sgd_form_name(so.form),
           so.nesterov ? " nesterov" : "", so.weight_decay, out.c_str());
@@ -135,13 +159,22 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   if (!resumed_from.empty())
     log.say("resumed from %s at iteration %lld\n", resumed_from.c_str(),
             static_cast<long long>(solver.state().iteration));
+  if (!resumed_from.empty() && solver.resumed_world_size() != ranks.world())
+    log.say(
+        "note: the checkpoint was written by %d ranks, this run has %d: it continues correctly, "
+        "but not bit-identically (docs/distributed.md)\n",
+        solver.resumed_world_size(), ranks.world());
 
   const int64_t log_every = s.loop.log_every;
-  ProgressObserver progress(stdout, log.file, log_every);
-  MetricsObserver metrics(out + "/metrics.csv", resume.empty() ? -1 : solver.state().iteration,
-                          log_every);
-  solver.add_observer(progress);
-  solver.add_observer(metrics);
+  std::unique_ptr<ProgressObserver> progress;
+  std::unique_ptr<MetricsObserver> metrics;
+  if (ranks.root()) {  // one record stream: every rank's records are the same global figures
+    progress = std::make_unique<ProgressObserver>(stdout, log.file, log_every);
+    metrics = std::make_unique<MetricsObserver>(
+        out + "/metrics.csv", resume.empty() ? -1 : solver.state().iteration, log_every);
+    solver.add_observer(*progress);
+    solver.add_observer(*metrics);
+  }
   std::signal(SIGINT, on_sigint);
   SolverStatus status = solver.run();
   std::signal(SIGINT, SIG_DFL);
