@@ -11,11 +11,31 @@
 //    exactly the PyTorch update with momentum_t = 1 / S_t = (1 - f) / (1 - f^t), t =
 //    num_batches_tracked after the update (so the first batch replaces the initial values, and the
 //    weight tends to 1 - f). f = 1 gives the cumulative average (PyTorch's momentum=None).
+//
+// Synchronised mode (PyTorch's SyncBatchNorm), for data-parallel runs: set_sync(sum) makes
+// training-mode statistics those of the global batch (every rank's values), through a CrossRankSum
+// that dist/ builds over its communicator (this library does not depend on dist/). Each training
+// forward calls it twice (per-channel sums with the value count, then squared deviations; the
+// count is read on the host once) and each backward once (sums of dy and dy * xhat; not at all
+// when input_grad() is off). Every rank must therefore run the same BatchNorm layers in the same
+// order. Running statistics use the global batch (unbiased with the global count); weight.grad and
+// bias.grad get this rank's own sums, which the data-parallel gradient average turns into the
+// global batch's gradient (Note [sync BN gradients] in batchnorm.cpp). Eval mode is unchanged: no
+// communication, and running statistics (or, without them, this rank's batch statistics).
+// It is built from existing ops only (sum_per_channel, the element-wise ops,
+// batchnorm_forward_eval), so it runs on every device the ordinary path runs on.
 #pragma once
+
+#include <functional>
+#include <utility>
 
 #include "layers/module.h"
 
 namespace minidl {
+
+// Sums a small tensor in place over the ranks of a data-parallel run (every rank calls it with the
+// same shape, in the same order). dist/ builds one over a Communicator.
+using CrossRankSum = std::function<void(const Tensor&)>;
 
 struct BatchNormOptions {
   double eps = 1e-5;
@@ -60,6 +80,11 @@ class BatchNorm2d : public Module {
   Buffer* num_batches_tracked() const { return batches_; }
   const BatchNormOptions& options() const { return opts_; }
 
+  // Synchronised statistics in training (see the top of this file); an empty function restores
+  // per-rank statistics (the default).
+  void set_sync(CrossRankSum sum) { sync_ = std::move(sum); }
+  bool synced() const { return static_cast<bool>(sync_); }
+
  protected:
   void clear_cache() override;
   void on_state_loaded() override;
@@ -70,7 +95,17 @@ class BatchNorm2d : public Module {
   Parameter *weight_ = nullptr, *bias_ = nullptr;
   Buffer *running_mean_ = nullptr, *running_var_ = nullptr, *batches_ = nullptr;
   int64_t batches_host_ = 0;  // num_batches_tracked, mirrored on the host (no device read per step)
+  CrossRankSum sync_;
   Tensor x_, save_mean_, save_invstd_;  // training-mode cache, until backward
+  // Synchronised forward's cache instead of save_invstd_: the global batch's biased variance and
+  // its value count per channel (all ranks).
+  Tensor save_var_;
+  double sync_count_ = 0;
+
+  void forward_synced(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
+                      double momentum);
+  Tensor backward_synced(const Tensor& x, const Tensor& dy, const Tensor& mean, const Tensor& var,
+                         double count);
 };
 
 }  // namespace minidl
