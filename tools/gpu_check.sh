@@ -395,6 +395,11 @@ AWK_SGD='/^== cuda/ { gpu = 1; next } !gpu { next }
   / GB\/s$/ { v = $(NF - 1); h = $0; sub(/ +[0-9.]+ GB\/s$/, "", h); sub(/^ +/, "", h); printf "%s\t%s\tGB/s\t\n", h, v }
   $3 == "values" { printf "fused SGD step %s %s (moved bytes)\t%s\tGB/s\t%s of copy, %s ms, update %s GB/s\n", $1, $2, $(NF - 1), $NF, $6, $(NF - 2) }'
 # shellcheck disable=SC2016
+# minidl_bench_allreduce over NCCL: algbw per size (one GPU: the NCCL path runs, the figure is a
+# device copy's; busbw, 2(n-1)/n x algbw, is 0 at one rank).
+AWK_ALLREDUCE='/^ +[0-9]+ [KMG]B / { printf "NCCL all-reduce f32 %s %s, %s\t%s\tGB/s\talgbw, %s us\n", $1, $2, ranks, $6, $5 }
+  /^minidl all-reduce benchmark/ { ranks = $6 " rank(s)" }'
+# shellcheck disable=SC2016
 # minidl_bench_models / torch_models.py: the img/s of the row.
 AWK_MODELS='/ img\/s / { b = $4; sub(":", "", b)
   for (i = 1; i < NF; i++) if ($(i + 1) == "img/s") { printf "%s batch %s\t%s\timg/s\t\n", $1, b, $i; exit } }'
@@ -426,11 +431,14 @@ models() {
 benchmarks() {
   local b
   if [ $HAS_GPU = 0 ]; then
-    for b in bench_kernels bench_sgd models; do not_run 3 "$b" "no GPU (nvidia-smi lists none)"; done
+    for b in bench_kernels bench_sgd allreduce_nccl models; do not_run 3 "$b" "no GPU (nvidia-smi lists none)"; done
     return 0
   fi
   bench bench_kernels 90 "$AWK_KERNELS" "$BUNDLE/bin/minidl_bench_kernels" --gpu-only
   bench bench_sgd 60 "$AWK_SGD" "$BUNDLE/bin/minidl_bench_sgd" --gpu-only
+  # One rank on one GPU (the machine has one): the NCCL backend's first run; scaling needs more GPUs.
+  bench allreduce_nccl 60 "$AWK_ALLREDUCE" "$BUNDLE/bin/minidl_bench_allreduce" --backend nccl \
+    --min-bytes 1048576 --max-bytes 268435456
   TORCH_CUDA=0 TORCH_WHY="no python3"
   command -v python3 >/dev/null && TORCH_WHY="deadline (no time left to look for PyTorch)"
   if command -v python3 >/dev/null && have_time 3 "PyTorch check"; then

@@ -24,4 +24,15 @@ CLI::Validator non_negative_number() {
       "NUM>=0");
 }
 
+static std::vector<std::string>& stored_command_line() {
+  static std::vector<std::string> argv;
+  return argv;
+}
+
+void set_command_line(int argc, char** argv) {
+  stored_command_line().assign(argv, argv + argc);
+}
+
+const std::vector<std::string>& command_line() { return stored_command_line(); }
+
 }  // namespace minidl::cli

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace minidl::cli {
 
@@ -32,6 +33,11 @@ decltype(auto) usage_guard(Fn&& fn);
 // CLI11 validators with short messages ("must be a positive integer, got 'abc'").
 CLI::Validator positive_integer();
 CLI::Validator non_negative_number();
+
+// The process's command line as main() got it (set there first): the launcher (train --nproc)
+// runs it again on every rank.
+void set_command_line(int argc, char** argv);
+const std::vector<std::string>& command_line();
 
 // A verb adds its subcommand and sets the callback that runs it; the callback returns the exit
 // code.

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every verb");
   int exit_code = cli::kOk;
+  cli::set_command_line(argc, argv);
   cli::add_train_verb(app, exit_code);
   cli::add_range_test_verb(app, exit_code);
   cli::add_eval_verb(app, exit_code);

@@ -22,6 +22,7 @@
 #include "optim/solver.h"
 #include "tools/train/distributed.h"
 #include "tools/train/experiment.h"
+#include "tools/train/launch.h"
 #include "tools/train/memory_check.h"
 #include "tools/train/run_dir.h"
 #include "tools/train/settings_flags.h"
@@ -64,6 +65,21 @@ void report_result(Log& log, const Solver& solver) {
   if (e.samples > 0)
     log.say("test accuracy %.2f%% (top-5 %.2f%%, loss %.4f) on %lld images\n", 100 * e.top1,
             100 * e.top5, e.loss, static_cast<long long>(e.samples));
+}
+
+// --nproc N: checks the settings once here (a usage error is one line, not N), then runs the ranks
+// (tools/train/launch.h).
+int launch_train(const SettingsFlags& flags, const std::string& resume, int nproc) {
+  Settings s = train_settings(flags, resume);
+  s.validate();
+  if (rank_info_from_process().world_size > 1)
+    throw UsageError("--nproc inside a launched run (this process is already one of " +
+                     std::to_string(rank_info_from_process().world_size) + " ranks)");
+  std::vector<std::string> argv = without_nproc(command_line());
+  argv[0] = fs::read_symlink("/proc/self/exe").string();  // this very binary, whatever PATH says
+  if (!s.run.parsed_device().is_cuda()) exec_mpirun(argv, nproc);
+  usage_guard([&] { check_device_available(Device::cuda(nproc - 1)); });  // a GPU per rank
+  return spawn_ranks(argv, nproc);
 }
 
 int run_train(const SettingsFlags& flags, const std::string& resume, bool force) {
@@ -182,6 +198,9 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   if (solver.state().skipped_steps > 0)
     log.say("%lld steps were skipped for non-finite gradients\n",
             static_cast<long long>(solver.state().skipped_steps));
+  // No rank exits before rank 0 has written everything: mpirun ends the job as soon as one rank
+  // exits non-zero (130, 3), which would kill rank 0 in the middle of its last checkpoint.
+  if (ranks.comm) ranks.comm->barrier();
   switch (status) {
     case SolverStatus::finished:
       report_result(log, solver);
@@ -205,12 +224,18 @@ void add_train_verb(CLI::App& app, int& exit_code) {
   auto flags = add_settings_flags(verb, keys);
   auto resume = std::make_shared<std::string>();
   auto force = std::make_shared<bool>(false);
+  auto nproc = std::make_shared<int>(0);
   verb->add_option("--resume", *resume,
                    "Continue the run in this directory from its newest checkpoint");
   verb->add_flag("--force", *force,
                  "Start afresh in an --out that holds a run, moving that run aside first");
-  verb->callback(
-      [flags, resume, force, &exit_code] { exit_code = run_train(*flags, *resume, *force); });
+  verb->add_option("--nproc", *nproc,
+                   "Run N ranks on this machine, data parallel (one per GPU; mpirun on the CPU)")
+      ->check(positive_integer());
+  verb->callback([flags, resume, force, nproc, &exit_code] {
+    exit_code = *nproc > 1 ? launch_train(*flags, *resume, *nproc)
+                           : run_train(*flags, *resume, *force);
+  });
 }
 
 }  // namespace minidl::cli
