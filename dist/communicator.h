@@ -30,7 +30,16 @@
 //    have started). On timeout the rank prints one line to stderr and calls MPI_Abort, which stops
 //    every rank (mpirun kills the others and exits non-zero). It does not throw: the peer that
 //    never came would leave MPI_Finalize, at exit, waiting for it in turn.
-//  - nccl: no timeout yet.
+//  - nccl: the timeout counts from the launch, since the GPU progresses an operation by itself.
+//    Work::wait() stays a stream-ordered wait (blocking the host until each bucket is done would
+//    stop it from queuing the next kernels while NCCL runs) and only checks, without blocking, the
+//    operations in flight. broadcast, barrier, all_gather and wait_all() block the host and poll
+//    until their operations are done or late. On timeout, or when NCCL reports an asynchronous
+//    error, the communicator is aborted (ncclCommAbort, which ends the operations still on the
+//    GPU) and the call throws minidl::Error; every later call throws too. Training calls
+//    wait_all() where it syncs with the GPU anyway (before reading a step's loss): a blocking CUDA
+//    call behind a hung operation would never return, and never reach a check. Never yet run on
+//    a GPU.
 //  - local: nothing to wait for.
 #pragma once
 
@@ -76,8 +85,8 @@ class Communicator {
   double timeout() const { return timeout_s_; }
 
   // Returns once every operation started so far is complete on the host's side, or fails as an
-  // operation that timed out does. The MPI and local backends complete each operation in its own
-  // wait(), so they have nothing to do.
+  // operation that timed out does. The NCCL backend blocks here (see Failure above); the MPI and
+  // local backends complete each operation in its own wait(), so they have nothing to do.
   virtual void wait_all() {}
 
   // In place over a contiguous tensor of f32, f64, bf16 or f16 on device(). average = sum / world
