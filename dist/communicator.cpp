@@ -2,6 +2,7 @@
 // backends live in their own files.
 #include "dist/communicator.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -17,6 +18,12 @@ Communicator::Communicator(int rank, int world_size, int local_rank)
   MINIDL_CHECK(world_size >= 1 && rank >= 0 && rank < world_size && local_rank >= 0,
                "communicator: rank ", rank, ", local rank ", local_rank, ", world size ",
                world_size);
+}
+
+void Communicator::set_timeout(double seconds) {
+  MINIDL_CHECK(std::isfinite(seconds) && seconds > 0, backend(),
+               " communicator: the timeout must be a finite number of seconds > 0, got ", seconds);
+  timeout_s_ = seconds;
 }
 
 void Communicator::check_tensor(const Tensor& t, const char* op, bool reduce) const {

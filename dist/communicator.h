@@ -20,6 +20,27 @@
 // return a Work whose wait() completes the operation from the caller's point of view: the data is
 // final on the CPU, or the caller's current stream is ordered after it on a GPU. A Work must be
 // waited on before the tensor is read or written again, and before the communicator dies.
+//
+// Failure. A collective completes only when every rank takes part, so a rank that died or hangs
+// (a crash, a SIGSTOP, a deadlock) would leave the others waiting forever. Instead, each operation
+// has a timeout (set_timeout, default 1800 s) and a rank that waits longer stops with a message
+// naming its rank, the operation, its size and the timeout:
+//  - mpi: every wait polls MPI_Test until the timeout, counted from the start of the wait (MPI
+//    progresses an operation only inside MPI calls, so one launched long before its wait may not
+//    have started). On timeout the rank prints one line to stderr and calls MPI_Abort, which stops
+//    every rank (mpirun kills the others and exits non-zero). It does not throw: the peer that
+//    never came would leave MPI_Finalize, at exit, waiting for it in turn.
+//  - nccl: the timeout counts from the launch, since the GPU progresses an operation by itself.
+//    Work::wait() stays a stream-ordered wait (blocking the host until each bucket is done would
+//    stop it from queuing the next kernels while NCCL runs) and only checks, without blocking, the
+//    operations in flight. broadcast, barrier, all_gather and wait_all() block the host and poll
+//    until their operations are done or late. On timeout, or when NCCL reports an asynchronous
+//    error, the communicator is aborted (ncclCommAbort, which ends the operations still on the
+//    GPU) and the call throws minidl::Error; every later call throws too. Training calls
+//    wait_all() where it syncs with the GPU anyway (before reading a step's loss): a blocking CUDA
+//    call behind a hung operation would never return, and never reach a check. Never yet run on
+//    a GPU.
+//  - local: nothing to wait for.
 #pragma once
 
 #include <cstdint>
@@ -56,6 +77,18 @@ class Communicator {
   int local_rank() const { return local_rank_; }  // rank among the processes of this machine
   virtual Device device() const = 0;              // where all_reduce/broadcast data must live
 
+  // How long one operation may take before this rank concludes that another rank has died or hangs
+  // (see Failure above): seconds, finite and > 0, else an error. Default 1800 s, PyTorch's process
+  // group default: longer than any collective of a healthy run, including one that waits for a
+  // slow rank writing a checkpoint. Applies to operations started after the call.
+  void set_timeout(double seconds);
+  double timeout() const { return timeout_s_; }
+
+  // Returns once every operation started so far is complete on the host's side, or fails as an
+  // operation that timed out does. The NCCL backend blocks here (see Failure above); the MPI and
+  // local backends complete each operation in its own wait(), so they have nothing to do.
+  virtual void wait_all() {}
+
   // In place over a contiguous tensor of f32, f64, bf16 or f16 on device(). average = sum / world
   // size, rounded once.
   virtual std::unique_ptr<Work> all_reduce_async(const Tensor& t, ReduceOp op) = 0;
@@ -85,6 +118,7 @@ class Communicator {
   std::vector<T> all_gather_values(const std::vector<T>& mine);
 
   int rank_ = 0, world_size_ = 1, local_rank_ = 0;
+  double timeout_s_ = 1800;
 };
 
 // The single-process backend: world size 1 on `device` (any device).

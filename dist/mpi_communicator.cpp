@@ -12,6 +12,11 @@
 // Non-blocking collectives (MPI_Iallreduce) let the reducer keep several buckets in flight; OpenMPI
 // progresses them inside MPI calls (no progress thread by default), so on the CPU they overlap
 // little with computation: correctness first, overlap is the NCCL backend's job.
+//
+// Every collective is non-blocking (MPI_Iallreduce, MPI_Ibcast, MPI_Ibarrier, MPI_Iallgather) and
+// completed by one function, wait_or_abort, which polls MPI_Test until the communicator's timeout
+// and then stops every rank with MPI_Abort (communicator.h, Failure). Blocking calls would wait
+// forever for a rank that died or hangs.
 #include "dist/communicator.h"
 
 #include "core/error.h"
@@ -21,6 +26,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+
+#include "dist/poll_backoff.h"
 #endif
 
 namespace minidl {
@@ -48,6 +55,43 @@ MPI_Datatype mpi_type(DType d) {
   return d == DType::f64 ? MPI_DOUBLE : MPI_FLOAT;  // bf16/f16 travel as f32
 }
 
+// What a wait completes, to name it if it times out.
+struct MpiOp {
+  const char* name;  // "all_reduce", "broadcast", "barrier", "all_gather"
+  int64_t bytes;     // this rank's bytes; < 0 for none (barrier)
+  int rank, world;
+  double timeout_s;
+};
+
+[[noreturn]] void abort_all_ranks(const MpiOp& op) {
+  char size[48] = "";
+  if (op.bytes >= 0)
+    std::snprintf(size, sizeof size, " (%lld bytes)", static_cast<long long>(op.bytes));
+  std::fprintf(stderr,
+               "minidl: rank %d of %d: mpi %s%s did not complete within %g s: another rank has "
+               "died or hangs (timeout: Communicator::set_timeout)\n",
+               op.rank, op.world, op.name, size, op.timeout_s);
+  std::fflush(stderr);
+  // The one place the library stops the process (STYLE.md: exit only in main): a throw would reach
+  // MPI_Finalize at exit, which waits for the dead or hung rank too. MPI_Abort stops every rank.
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  std::abort();  // MPI_Abort does not return; in case an MPI does
+}
+
+// Completes `request`, polling MPI_Test (with PollBackoff's pauses) until op.timeout_s has passed
+// since the call, then stops every rank (abort_all_ranks). Returns MPI_Test's error code,
+// MPI_SUCCESS once complete.
+int wait_or_abort(MPI_Request* request, const MpiOp& op) {
+  PollBackoff backoff;
+  for (;;) {
+    int done = 0;
+    int rc = MPI_Test(request, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS || done) return rc;
+    if (backoff.elapsed_s() >= op.timeout_s) abort_all_ranks(op);
+    backoff.pause();
+  }
+}
+
 template <typename T>
 void divide(const Tensor& t, int n) {
   T* p = t.data<T>();
@@ -59,25 +103,27 @@ void divide(const Tensor& t, int n) {
 // it back into `t`. The average's division happens in wait() on the wire type.
 class MpiWork : public Work {
  public:
-  MpiWork(Tensor t, Tensor wire, ReduceOp op, int world)
-      : t_(t), wire_(wire), op_(op), world_(world) {}
+  MpiWork(Tensor t, Tensor wire, ReduceOp op, const MpiOp& what)
+      : t_(t), wire_(wire), op_(op), what_(what) {}
   // Dropped unwaited (an exception on the way): complete the request anyway, so that MPI never
-  // writes into memory freed after this; the data is then undefined, and nothing throws.
+  // writes into memory freed after this; the data is then undefined, and nothing throws. A peer
+  // that never comes stops every rank after the timeout, as in wait().
   ~MpiWork() override {
     if (done_ || request_ == MPI_REQUEST_NULL) return;
     log_warning("an MPI all_reduce was dropped without wait(): completing it");
-    MPI_Wait(&request_, MPI_STATUS_IGNORE);
+    int rc = wait_or_abort(&request_, what_);
+    if (rc != MPI_SUCCESS) log_warning("MPI_Test: " + detail::mpi_error_string(rc));
   }
   MPI_Request* request() { return &request_; }
   void wait() override {
     if (done_) return;
-    MINIDL_MPI_CHECK(MPI_Wait(&request_, MPI_STATUS_IGNORE));
+    MINIDL_MPI_CHECK(wait_or_abort(&request_, what_));
     done_ = true;
-    if (op_ == ReduceOp::average && world_ > 1) {
+    if (op_ == ReduceOp::average && what_.world > 1) {
       if (wire_.dtype() == DType::f64)
-        divide<double>(wire_, world_);
+        divide<double>(wire_, what_.world);
       else
-        divide<float>(wire_, world_);
+        divide<float>(wire_, what_.world);
     }
     if (wire_.data_ptr() != t_.data_ptr()) t_.copy_(wire_);
   }
@@ -85,7 +131,7 @@ class MpiWork : public Work {
  private:
   Tensor t_, wire_;
   ReduceOp op_;
-  int world_;
+  MpiOp what_;
   MPI_Request request_ = MPI_REQUEST_NULL;
   bool done_ = false;
 };
@@ -106,9 +152,9 @@ class MpiCommunicator : public Communicator {
     check_tensor(t, "all_reduce", true);
     const bool narrow = t.dtype() == DType::bf16 || t.dtype() == DType::f16;
     Tensor wire = narrow ? t.to(DType::f32) : t;
-    auto work = std::make_unique<MpiWork>(t, wire, op, world_size());
     MINIDL_CHECK(wire.numel() <= INT32_MAX, "mpi all_reduce: ", wire.numel(),
                  " elements exceed MPI's int count");
+    auto work = std::make_unique<MpiWork>(t, wire, op, what("all_reduce", t.nbytes()));
     MINIDL_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, wire.data_ptr(), static_cast<int>(wire.numel()),
                                     mpi_type(wire.dtype()), MPI_SUM, comm_, work->request()));
     return work;
@@ -120,19 +166,32 @@ class MpiCommunicator : public Communicator {
                  " is not a rank of a world of ", world_size());
     MINIDL_CHECK(t.nbytes() <= INT32_MAX, "mpi broadcast: ", t.nbytes(),
                  " bytes exceed MPI's int count");
-    MINIDL_MPI_CHECK(MPI_Bcast(t.data_ptr(), static_cast<int>(t.nbytes()), MPI_BYTE, root, comm_));
+    MPI_Request request = MPI_REQUEST_NULL;
+    MINIDL_MPI_CHECK(
+        MPI_Ibcast(t.data_ptr(), static_cast<int>(t.nbytes()), MPI_BYTE, root, comm_, &request));
+    MINIDL_MPI_CHECK(wait_or_abort(&request, what("broadcast", t.nbytes())));
   }
 
-  void barrier() override { MINIDL_MPI_CHECK(MPI_Barrier(comm_)); }
+  void barrier() override {
+    MPI_Request request = MPI_REQUEST_NULL;
+    MINIDL_MPI_CHECK(MPI_Ibarrier(comm_, &request));
+    MINIDL_MPI_CHECK(wait_or_abort(&request, what("barrier", -1)));
+  }
 
  protected:
   void all_gather_bytes(const void* mine, size_t bytes, void* out) override {
     MINIDL_CHECK(bytes <= INT32_MAX, "mpi all_gather: ", bytes, " bytes per rank is too many");
-    MINIDL_MPI_CHECK(MPI_Allgather(mine, static_cast<int>(bytes), MPI_BYTE, out,
-                                   static_cast<int>(bytes), MPI_BYTE, comm_));
+    MPI_Request request = MPI_REQUEST_NULL;
+    MINIDL_MPI_CHECK(MPI_Iallgather(mine, static_cast<int>(bytes), MPI_BYTE, out,
+                                    static_cast<int>(bytes), MPI_BYTE, comm_, &request));
+    MINIDL_MPI_CHECK(wait_or_abort(&request, what("all_gather", static_cast<int64_t>(bytes))));
   }
 
  private:
+  MpiOp what(const char* name, int64_t bytes) const {
+    return MpiOp{name, bytes, rank(), world_size(), timeout()};
+  }
+
   MPI_Comm comm_;
 };
 

@@ -1,10 +1,22 @@
 // The NCCL backend: one process per GPU, device tensors, on the communicator's own stream. Every
 // operation is ordered after the work already queued on the caller's current stream (an event the
 // NCCL stream waits on), and its Work's wait() orders the caller's current stream after it (another
-// event): the host never blocks except in barrier() and all_gather(). Tensors used by an operation
-// are recorded on the NCCL stream, so the caching allocator does not reuse their memory early.
-// Kept thin on purpose: the logic above it (bucketing, ordering) is shared with the MPI backend and
-// tested on the CPU (DESIGN.md §8); only these calls need a GPU.
+// event): the host blocks only in broadcast(), barrier(), all_gather() and wait_all(). Tensors used
+// by an operation are recorded on the NCCL stream, so the caching allocator does not reuse their
+// memory early. Kept thin on purpose: the logic above it (bucketing, ordering) is shared with the
+// MPI backend and tested on the CPU (DESIGN.md §8); only these calls need a GPU.
+//
+// Failure (communicator.h): each operation's done event is kept, with its launch time, until the
+// host has seen it complete. poll() drops the finished ones (in order: one stream) and fails when
+// NCCL reports an asynchronous error (ncclCommGetAsyncError) or the oldest unfinished one is older
+// than the timeout: it aborts the communicator (ncclCommAbort, which ends the NCCL kernels still on
+// the GPU, so that streams waiting on them move on) and throws. Work::wait() polls once, without
+// blocking; the blocking operations poll until their operation is done. Unlike PyTorch's
+// ProcessGroupNCCL there is no watchdog thread: a failure is found on the thread that uses the
+// communicator, at its next call, and reported by an exception rather than by killing the process.
+// Not handled: a blocking NCCL call that never returns (ncclCommInitRank without its peers; an
+// operation's connection setup, which NCCL may do at its first use). That needs a nonblocking
+// communicator (ncclConfig_t.blocking = 0) and is a later step.
 #include "dist/communicator.h"
 
 #include "core/error.h"
@@ -14,11 +26,14 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <chrono>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 
 #include "core/context.h"
 #include "core/stream.h"
+#include "dist/poll_backoff.h"
 #if MINIDL_WITH_MPI
 #include <mpi.h>
 #endif
@@ -44,17 +59,27 @@ ncclDataType_t nccl_type(DType d) {
   }
 }
 
-// The caller's current stream waits for `done`, recorded on the NCCL stream after the operation.
+// An operation on the NCCL stream that the host has not yet seen complete.
+struct InFlight {
+  std::shared_ptr<Event> done;  // recorded on the NCCL stream after the operation
+  const char* op;               // "all_reduce", "broadcast", "barrier", "all_gather"
+  int64_t bytes;                // this rank's bytes; < 0 for none (barrier)
+  std::chrono::steady_clock::time_point launched;
+};
+
+class NcclCommunicator;
+
+// wait(): the communicator's poll (a failed or late operation throws), then the caller's current
+// stream waits for `done`. The Work must not outlive its communicator (communicator.h).
 class NcclWork : public Work {
  public:
-  NcclWork(std::unique_ptr<Event> done, Device device) : done_(std::move(done)), device_(device) {}
-  void wait() override {
-    if (done_) done_->wait(current_stream(device_));
-    done_.reset();
-  }
+  NcclWork(NcclCommunicator* comm, std::shared_ptr<Event> done, Device device)
+      : comm_(comm), done_(std::move(done)), device_(device) {}
+  void wait() override;
 
  private:
-  std::unique_ptr<Event> done_;
+  NcclCommunicator* comm_;
+  std::shared_ptr<Event> done_;
   Device device_;
 };
 
@@ -67,11 +92,20 @@ class NcclCommunicator : public Communicator {
     activate_device(device_);
     MINIDL_NCCL_CHECK(ncclCommInitRank(&comm_, info.world_size, id, info.rank));
   }
+  // ncclCommDestroy waits for the operations still running, which never end when a peer is gone
+  // (an exception unwinding past unwaited work): those are aborted instead, their results lost.
   ~NcclCommunicator() override {
-    if (comm_) {
-      ncclResult_t r = ncclCommDestroy(comm_);
-      if (r != ncclSuccess) log_warning(std::string("ncclCommDestroy: ") + ncclGetErrorString(r));
+    if (!comm_) return;  // aborted already
+    bool running = true;
+    try {
+      running = !in_flight_.empty() && !in_flight_.back().done->query();
+    } catch (const std::exception& e) {
+      log_warning(std::string("nccl: ") + e.what());
     }
+    ncclResult_t r = running ? ncclCommAbort(comm_) : ncclCommDestroy(comm_);
+    if (r != ncclSuccess)
+      log_warning(std::string(running ? "ncclCommAbort: " : "ncclCommDestroy: ") +
+                  ncclGetErrorString(r));
   }
   const char* backend() const override { return "nccl"; }
   Device device() const override { return device_; }
@@ -82,9 +116,11 @@ class NcclCommunicator : public Communicator {
     MINIDL_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
                                     nccl_type(t.dtype()), op == ReduceOp::sum ? ncclSum : ncclAvg,
                                     comm_, s));
-    return end();
+    return std::make_unique<NcclWork>(this, end("all_reduce", t.nbytes()), device_);
   }
 
+  // Blocks the host, unlike all_reduce: a broadcast is rare (at start, after a resume), and the
+  // start is where a rank that never came is most likely.
   void broadcast(const Tensor& t, int root) override {
     check_tensor(t, "broadcast", false);
     MINIDL_CHECK(root >= 0 && root < world_size(), "nccl broadcast: root ", root,
@@ -92,17 +128,57 @@ class NcclCommunicator : public Communicator {
     cudaStream_t s = begin(t);
     MINIDL_NCCL_CHECK(
         ncclBroadcast(t.data_ptr(), t.data_ptr(), t.nbytes(), ncclUint8, root, comm_, s));
-    end()->wait();
+    end("broadcast", t.nbytes());
+    wait_all();
   }
 
   void barrier() override {
     Tensor one = Tensor::zeros({1}, DType::f32, device_);
-    all_reduce(one, ReduceOp::sum);
-    synchronize(device_);
+    cudaStream_t s = begin(one);
+    MINIDL_NCCL_CHECK(
+        ncclAllReduce(one.data_ptr(), one.data_ptr(), 1, ncclFloat32, ncclSum, comm_, s));
+    end("barrier", -1);
+    wait_all();
+  }
+
+  void wait_all() override {
+    PollBackoff backoff;
+    for (;;) {
+      poll();
+      if (in_flight_.empty()) return;
+      backoff.pause();
+    }
+  }
+
+  // Forgets the operations the GPU has finished; aborts the communicator and throws when NCCL
+  // reports an asynchronous error or the oldest unfinished operation is older than the timeout.
+  // Never blocks.
+  void poll() {
+    check_not_aborted();
+    while (!in_flight_.empty() && in_flight_.front().done->query()) in_flight_.pop_front();
+    ncclResult_t async = ncclSuccess;
+    MINIDL_NCCL_CHECK(ncclCommGetAsyncError(comm_, &async));
+    if (async != ncclSuccess && async != ncclInProgress) {
+      const char* last = ncclGetLastError(comm_);
+      abort_and_throw(detail::str_cat("failed: NCCL reports ", ncclGetErrorString(async), " (",
+                                      last ? last : "", ")"));
+    }
+    if (in_flight_.empty()) return;
+    const double age = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                     in_flight_.front().launched)
+                           .count();
+    if (age >= timeout())
+      abort_and_throw(detail::str_cat("did not complete within ", timeout(),
+                                      " s: another rank has died or hangs (timeout: "
+                                      "Communicator::set_timeout)"));
   }
 
  protected:
+  // The copies use pageable host memory, and such a copy can block the host until the stream is
+  // idle: the gather and everything before it are first seen complete by a poll, so that a hung
+  // operation times out instead of blocking a copy forever.
   void all_gather_bytes(const void* mine, size_t bytes, void* out) override {
+    wait_all();
     activate_device(device_);
     Tensor send = Tensor::empty({static_cast<int64_t>(bytes)}, DType::u8, device_);
     Tensor recv = Tensor::empty({static_cast<int64_t>(bytes) * world_size()}, DType::u8, device_);
@@ -110,6 +186,8 @@ class NcclCommunicator : public Communicator {
     recv.record_stream(stream_.get());
     MINIDL_CUDA_CHECK(cudaMemcpyAsync(send.data_ptr(), mine, bytes, cudaMemcpyHostToDevice, s));
     MINIDL_NCCL_CHECK(ncclAllGather(send.data_ptr(), recv.data_ptr(), bytes, ncclUint8, comm_, s));
+    end("all_gather", static_cast<int64_t>(bytes));
+    wait_all();
     MINIDL_CUDA_CHECK(
         cudaMemcpyAsync(out, recv.data_ptr(), bytes * world_size(), cudaMemcpyDeviceToHost, s));
     MINIDL_CUDA_CHECK(cudaStreamSynchronize(s));
@@ -118,6 +196,7 @@ class NcclCommunicator : public Communicator {
  private:
   // Orders the NCCL stream after the caller's current stream and records `t` on it.
   cudaStream_t begin(const Tensor& t) {
+    check_not_aborted();
     activate_device(device_);
     Event ready(device_);
     ready.record(current_stream(device_));
@@ -125,16 +204,49 @@ class NcclCommunicator : public Communicator {
     t.record_stream(stream_.get());
     return stream_.get().handle();
   }
-  std::unique_ptr<Work> end() {
-    auto done = std::make_unique<Event>(device_);
+  // Records the operation just queued, for poll(); returns its done event.
+  std::shared_ptr<Event> end(const char* op, int64_t bytes) {
+    auto done = std::make_shared<Event>(device_);
     done->record(stream_.get());
-    return std::make_unique<NcclWork>(std::move(done), device_);
+    in_flight_.push_back(InFlight{done, op, bytes, std::chrono::steady_clock::now()});
+    return done;
+  }
+
+  void check_not_aborted() const {
+    MINIDL_CHECK(comm_ != nullptr,
+                 "nccl: the communicator was aborted after an earlier failure: ", failure_);
+  }
+
+  // Names the oldest unfinished operation, if any, in the message.
+  [[noreturn]] void abort_and_throw(const std::string& what) {
+    std::string op = "nccl";
+    if (!in_flight_.empty()) {
+      op += std::string(" ") + in_flight_.front().op;
+      if (in_flight_.front().bytes >= 0)
+        op += detail::str_cat(" (", in_flight_.front().bytes, " bytes)");
+    }
+    failure_ = detail::str_cat("rank ", rank(), " of ", world_size(), ": ", op, " ", what,
+                               "; the communicator is aborted");
+    ncclResult_t r = ncclCommAbort(comm_);
+    comm_ = nullptr;
+    in_flight_.clear();
+    if (r != ncclSuccess) log_warning(std::string("ncclCommAbort: ") + ncclGetErrorString(r));
+    MINIDL_FAIL(failure_);
   }
 
   Device device_;
   OwnedStream stream_;
-  ncclComm_t comm_ = nullptr;
+  ncclComm_t comm_ = nullptr;       // null once aborted
+  std::deque<InFlight> in_flight_;  // in launch order, which is completion order (one stream)
+  std::string failure_;             // why the communicator was aborted
 };
+
+void NcclWork::wait() {
+  if (!done_) return;
+  comm_->poll();
+  done_->wait(current_stream(device_));
+  done_.reset();
+}
 
 }  // namespace
 

@@ -2,6 +2,8 @@
 // is, all_gather returns the caller's values, and bad tensors and names are errors.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "core/error.h"
 #include "dist/communicator.h"
 #include "tests/testing.h"
@@ -51,6 +53,23 @@ TEST(Communicator, FactoryNamesAndMissingBackends) {
 #if !MINIDL_WITH_NCCL
   EXPECT_MINIDL_ERROR(make_communicator("nccl"), "built without");
 #endif
+}
+
+// The timeout is seconds, finite and > 0; a rejected value leaves the previous one.
+TEST(Communicator, TimeoutDefaultAndValidation) {
+  auto comm = make_local_communicator();
+  EXPECT_EQ(comm->timeout(), 1800.0);
+  comm->set_timeout(2.5);
+  EXPECT_EQ(comm->timeout(), 2.5);
+  comm->set_timeout(1e-3);
+  EXPECT_EQ(comm->timeout(), 1e-3);
+  for (double bad :
+       {0.0, -1.0, std::numeric_limits<double>::infinity(),
+        -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()})
+    EXPECT_MINIDL_ERROR(comm->set_timeout(bad), "local communicator: the timeout",
+                        "finite number of seconds > 0");
+  EXPECT_EQ(comm->timeout(), 1e-3);
+  comm->wait_all();  // the local backend has nothing in flight
 }
 
 // A CUDA build on a machine without a GPU: the nccl backend stops before any exchange, naming the
