@@ -169,8 +169,8 @@ class NcclCommunicator : public Communicator {
                            .count();
     if (age >= timeout())
       abort_and_throw(detail::str_cat("did not complete within ", timeout(),
-                                      " s: another rank has died or hangs (timeout: "
-                                      "Communicator::set_timeout)"));
+                                      " s: another rank has died or hangs (the timeout: "
+                                      "minidl_train --dist-timeout, Communicator::set_timeout)"));
   }
 
  protected:

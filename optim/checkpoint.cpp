@@ -123,17 +123,23 @@ void check_checkpoint_format(const Checkpoint& c, const std::string& path) {
                " (a run started by an older minidl cannot be resumed by this one)");
 }
 
+const std::vector<std::string>& resume_changeable_keys() {
+  // the data-parallel keys too: a bucket's all-reduce sums the same values whatever the bucket's
+  // size, whether it starts during backward, over which backend, with which timeout
+  static const std::vector<std::string> keys = {
+      "threads", "workers", "out",       "verify_images", "deterministic",
+      "dist",    "bucket_mb", "overlap", "dist_timeout"};
+  return keys;
+}
+
 void check_checkpoint_config(const Checkpoint& c, const nlohmann::json& config,
                              const std::string& path) {
   if (!config.is_object()) return;  // a caller without a config (tests, the range test)
   const nlohmann::json saved = c.state.value("config", nlohmann::json());
   MINIDL_CHECK(saved.is_object(), "checkpoint '", path, "' holds no config");
   auto changeable = [](const std::string& k) {
-    // how the run computes and talks, not what: none changes the weights (the reduction of a
-    // bucket is the same sums whatever the bucket's size or when it starts)
-    return k == "threads" || k == "workers" || k == "out" || k == "verify_images" ||
-           k == "deterministic" || k == "dist" || k == "bucket_mb" || k == "overlap" ||
-           k == "dist_timeout";
+    const std::vector<std::string>& keys = resume_changeable_keys();
+    return std::find(keys.begin(), keys.end(), k) != keys.end();
   };
   for (const nlohmann::json* a : {&saved, &config})
     for (const auto& [key, value] : a->items()) {

@@ -29,8 +29,11 @@ struct Checkpoint {
 constexpr int kCheckpointFormat = 2;
 // Throws unless `c` (read from `path`) has this build's format, naming both.
 void check_checkpoint_format(const Checkpoint& c, const std::string& path);
-// Throws unless the config stored in `c` equals `config` in every key but those that may change
-// between the parts of one run (threads, workers, out), naming the first key that differs.
+// The config keys that may differ between the parts of one run (a resume): how it computes, reads
+// and talks, never what it computes (out: a run directory may be moved).
+const std::vector<std::string>& resume_changeable_keys();
+// Throws unless the config stored in `c` equals `config` in every key but resume_changeable_keys(),
+// naming the first key that differs.
 void check_checkpoint_config(const Checkpoint& c, const nlohmann::json& config,
                              const std::string& path);
 

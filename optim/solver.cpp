@@ -137,6 +137,9 @@ IterationRecord Solver::train_iteration() {
 void Solver::reduce_gradients() {
   reducer_->mark_all_ready();
   reducer_->finish();
+  // NCCL: blocks until the buckets are done or late (the step's host read behind a hung all-reduce
+  // would never return, and never time out); MPI and local: nothing left to wait for.
+  options_.comm->wait_all();
 }
 
 void Solver::broadcast_state(bool parameters) {

@@ -65,7 +65,8 @@ TEST(Launch, EveryRankGetsItsVariablesAndTheRunSucceeds) {
 TEST(Launch, AFailingRankStopsTheOthersAndItsCodeIsTheRuns) {
   auto t0 = std::chrono::steady_clock::now();
   // rank 1 fails at once; the others would run for a minute
-  int code = spawn_ranks(sh("if [ $MINIDL_RANK = 1 ]; then exit 3; fi; exec sleep 60"), 3, 5);
+  int code = spawn_ranks(
+      sh("if [ $MINIDL_RANK = 1 ]; then exit 3; fi; exec sleep 60 >/dev/null 2>&1"), 3, 5);
   EXPECT_EQ(code, 3);
   EXPECT_LT(seconds_since(t0), 20) << "the other ranks were not stopped";
 }
@@ -73,7 +74,10 @@ TEST(Launch, AFailingRankStopsTheOthersAndItsCodeIsTheRuns) {
 TEST(Launch, ARankThatIgnoresSigtermIsKilledAfterTheGrace) {
   auto t0 = std::chrono::steady_clock::now();
   int code = spawn_ranks(
-      sh("if [ $MINIDL_RANK = 1 ]; then kill -9 $$; fi; trap '' TERM; sleep 60 & wait; sleep 60"),
+      // (the sleeps' output goes nowhere: an orphaned sleep holding ctest's pipe would keep the
+      // test waiting for it)
+      sh("if [ $MINIDL_RANK = 1 ]; then kill -9 $$; fi; trap '' TERM; exec >/dev/null 2>&1; "
+         "sleep 60 & wait; sleep 60"),
       2, 1);
   EXPECT_EQ(code, 128 + SIGKILL);  // rank 1's: the first to fail
   EXPECT_LT(seconds_since(t0), 20);
@@ -87,8 +91,8 @@ TEST(Launch, SigintReachesEveryRank) {
     ::kill(::getpid(), SIGINT);
   });
   auto t0 = std::chrono::steady_clock::now();
-  int code = spawn_ranks(sh("trap 'touch " + out + "/got$MINIDL_RANK; exit 130' INT; sleep 30 & "
-                            "wait"),
+  int code = spawn_ranks(sh("trap 'touch " + out + "/got$MINIDL_RANK; exit 130' INT; "
+                            "sleep 30 >/dev/null 2>&1 & wait"),
                          2);
   interrupter.join();
   EXPECT_EQ(code, 130);

@@ -49,6 +49,7 @@ Ranks join_ranks(const DistSettings& dist, const RunSettings& run) {
     std::filesystem::create_directories(run.out, ec);  // the id file's folder
   }
   r.comm = make_communicator(backend, boot);
+  r.comm->set_timeout(dist.dist_timeout);
   MINIDL_CHECK(r.comm->rank() == r.who.rank && r.comm->world_size() == r.who.world_size,
                "the ", backend, " communicator is rank ", r.comm->rank(), " of ",
                r.comm->world_size(), ", but the launcher (", r.who.launcher, ") says rank ",

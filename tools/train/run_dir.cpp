@@ -1,5 +1,6 @@
 #include "tools/train/run_dir.h"
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 
@@ -17,11 +18,15 @@ Settings train_settings(const SettingsFlags& flags, const std::string& resume) {
     throw UsageError("--resume " + resume + ": no config.json there (not a run directory)");
   std::vector<std::string> given = given_keys(flags);
   if (!flags.config.empty()) given.push_back("config");
+  const std::vector<std::string>& changeable = resume_changeable_keys();
   for (const std::string& k : given)
-    if (k != "threads" && k != "workers" && k != "verify_images" && k != "deterministic")
-      throw UsageError(
-          "--resume takes the run's own settings; --" + k +
-          " cannot be changed (only --threads, --workers, --verify-images, --deterministic)");
+    if (k == "out" || std::find(changeable.begin(), changeable.end(), k) == changeable.end()) {
+      std::string flags;
+      for (const std::string& c : changeable)
+        if (c != "out") flags += (flags.empty() ? "" : ", ") + flag_name(c);
+      throw UsageError("--resume takes the run's own settings; " + flag_name(k) +
+                       " cannot be changed (only " + flags + ")");
+    }
   Settings s;
   s.merge(read_config_file(cfg), cfg);
   s = resolve_settings(flags, s);

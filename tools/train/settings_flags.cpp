@@ -5,14 +5,14 @@
 
 namespace minidl::cli {
 
-namespace {
-
 std::string flag_name(const std::string& key) {
   std::string f = key;
   for (char& c : f)
     if (c == '_') c = '-';
   return "--" + f;
 }
+
+namespace {
 
 const Field& find_field(std::vector<Field>& fields, const std::string& key) {
   for (const Field& f : fields)

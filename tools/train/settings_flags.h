@@ -38,6 +38,9 @@ std::shared_ptr<SettingsFlags> add_settings_flags(CLI::App* verb,
 // on a bad value. Validation is the verb's (Settings::validate or the structs it uses).
 Settings resolve_settings(const SettingsFlags& flags, Settings defaults);
 
+// A key's flag: "--batch-size" for batch_size.
+std::string flag_name(const std::string& key);
+
 // The keys of the flags that were given.
 std::vector<std::string> given_keys(const SettingsFlags& flags);
 
