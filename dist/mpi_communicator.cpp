@@ -67,10 +67,11 @@ struct MpiOp {
   char size[48] = "";
   if (op.bytes >= 0)
     std::snprintf(size, sizeof size, " (%lld bytes)", static_cast<long long>(op.bytes));
-  std::fprintf(stderr,
-               "minidl: rank %d of %d: mpi %s%s did not complete within %g s: another rank has "
-               "died or hangs (the timeout: minidl_train --dist-timeout, Communicator::set_timeout)\n",
-               op.rank, op.world, op.name, size, op.timeout_s);
+  std::fprintf(
+      stderr,
+      "minidl: rank %d of %d: mpi %s%s did not complete within %g s: another rank has "
+      "died or hangs (the timeout: minidl_train --dist-timeout, Communicator::set_timeout)\n",
+      op.rank, op.world, op.name, size, op.timeout_s);
   std::fflush(stderr);
   // The one place the library stops the process (STYLE.md: exit only in main): a throw would reach
   // MPI_Finalize at exit, which waits for the dead or hung rank too. MPI_Abort stops every rank.

@@ -172,7 +172,7 @@ class Module {
   std::vector<OwnedParameter> params_;
   std::vector<OwnedBuffer> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
-  std::shared_ptr<ParameterArena> arena_;  // of parameters(), once arena() was called
+  std::shared_ptr<ParameterArena> arena_;       // of parameters(), once arena() was called
   std::function<void(Module&)> backward_hook_;  // on a root (set_backward_hook)
 };
 

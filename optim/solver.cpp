@@ -101,9 +101,9 @@ IterationRecord Solver::train_iteration() {
   int64_t n = batch.labels.numel(), correct = loss_.top1();
   stop_requested_ = options_.stop && options_.stop->load();
   if (options_.comm) {  // the global batch's loss and accuracy, and any rank's stop
-    std::vector<double> all = options_.comm->all_gather(std::vector<double>{
-        r.loss * static_cast<double>(n), static_cast<double>(correct), static_cast<double>(n),
-        stop_requested_ ? 1.0 : 0.0});
+    std::vector<double> all = options_.comm->all_gather(
+        std::vector<double>{r.loss * static_cast<double>(n), static_cast<double>(correct),
+                            static_cast<double>(n), stop_requested_ ? 1.0 : 0.0});
     double loss_sum = 0, correct_sum = 0, n_sum = 0;
     for (size_t k = 0; k < all.size(); k += 4) {
       loss_sum += all[k], correct_sum += all[k + 1], n_sum += all[k + 2];

@@ -141,9 +141,9 @@ class Solver {
   nlohmann::json observer_states_;  // from the resumed checkpoint, by observer name
   EvalResult last_eval_;
   std::string message_;
-  std::unique_ptr<GradReducer> reducer_;            // data parallel only
+  std::unique_ptr<GradReducer> reducer_;                // data parallel only
   std::unordered_map<Parameter*, size_t> param_index_;  // in the reducer's arena
-  bool stop_requested_ = false;  // this iteration: SIGINT on some rank
+  bool stop_requested_ = false;                         // this iteration: SIGINT on some rank
   int resumed_world_size_ = 1;
 };
 

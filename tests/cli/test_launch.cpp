@@ -26,7 +26,9 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-std::vector<std::string> sh(const std::string& script) { return {"/bin/sh", "-c", script}; }
+std::vector<std::string> sh(const std::string& script) {
+  return {"/bin/sh", "-c", script};
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -42,10 +44,10 @@ TEST(Launch, WithoutNprocDropsTheFlagInBothForms) {
 TEST(Launch, EveryRankGetsItsVariablesAndTheRunSucceeds) {
   TempDir dir;
   const std::string out = dir.path.string();
-  int code = spawn_ranks(
-      sh("echo $MINIDL_RANK $MINIDL_WORLD_SIZE $MINIDL_LOCAL_RANK $MINIDL_RUN_ID > " + out +
-         "/rank$MINIDL_RANK"),
-      3);
+  int code =
+      spawn_ranks(sh("echo $MINIDL_RANK $MINIDL_WORLD_SIZE $MINIDL_LOCAL_RANK $MINIDL_RUN_ID > " +
+                     out + "/rank$MINIDL_RANK"),
+                  3);
   EXPECT_EQ(code, 0);
   std::string run_id;
   for (int r = 0; r < 3; ++r) {
@@ -91,7 +93,8 @@ TEST(Launch, SigintReachesEveryRank) {
     ::kill(::getpid(), SIGINT);
   });
   auto t0 = std::chrono::steady_clock::now();
-  int code = spawn_ranks(sh("trap 'touch " + out + "/got$MINIDL_RANK; exit 130' INT; "
+  int code = spawn_ranks(sh("trap 'touch " + out +
+                            "/got$MINIDL_RANK; exit 130' INT; "
                             "sleep 30 >/dev/null 2>&1 & wait"),
                          2);
   interrupter.join();

@@ -6,7 +6,8 @@
 //    added round differently from one 128-image sum.
 //  - resnet20 with --sync-bn: the same after one step; after 20, within the envelope of f32
 //    summation order (the test says why 1e-5 after 50 iterations is out of reach).
-//  - a rank killed with SIGKILL: the job ends non-zero with a message naming it, and the run resumes
+//  - a rank killed with SIGKILL: the job ends non-zero with a message naming it, and the run
+//  resumes
 //    from its last checkpoint to the same final weights, bit for bit, as a run never interrupted.
 //  - SIGINT to one rank: every rank stops at the same iteration, one checkpoint, exit 130.
 // Each rank runs one compute thread: two ranks share this machine's cores. The data is the real
@@ -83,6 +84,11 @@ pid_t find_rank(int rank, const std::string& marker) {
   return found;
 }
 
+std::string read_text(const std::string& path) {
+  std::ifstream f(path);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
 std::string weights_at(const std::string& run, int64_t iteration) {
   char name[32];
   std::snprintf(name, sizeof name, "iter_%09lld", static_cast<long long>(iteration));
@@ -126,7 +132,8 @@ const char* kCommon =
 // LeNet (no BN, no dropout): every tensor within 1e-5 of the one-process run after 50 iterations
 // (measured: 7.6e-7). The LR is small on purpose: at lr 0.01 the runs agree to 1e-6 for 20
 // iterations and then part by up to 4% in ip1.bias, when a pre-activation that sits within rounding
-// of a ReLU or max-pool kink falls on the other side in one run (docs/distributed.md, "Equivalence").
+// of a ReLU or max-pool kink falls on the other side in one run (docs/distributed.md,
+// "Equivalence").
 TEST(DataParallel, LenetTwoRanksOfHalfTheBatchEqualOneRankOfTheWholeBatch) {
   SKIP_WITHOUT_FASHION();
   TempDir dir;
@@ -150,8 +157,7 @@ TEST(DataParallel, LenetTwoRanksOfHalfTheBatchEqualOneRankOfTheWholeBatch) {
   EXPECT_NE(accuracy(one.output), "");
   EXPECT_EQ(accuracy(one.output), accuracy(two.output));
   // rank 0 alone writes: one header line in the log
-  std::ifstream log(dir / "two/log.txt");
-  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  std::string text = read_text(dir / "two/log.txt");
   size_t first = text.find("minidl_train train:");
   ASSERT_NE(first, std::string::npos);
   EXPECT_EQ(text.find("minidl_train train:", first + 1), std::string::npos) << text;
@@ -168,8 +174,10 @@ TEST(DataParallel, LenetTwoRanksOfHalfTheBatchEqualOneRankOfTheWholeBatch) {
 TEST(DataParallel, Resnet20SyncBnTwoRanksEqualOneRankOfTheWholeBatch) {
   SKIP_WITHOUT_FASHION();
   TempDir dir;
-  const std::string args = " --model resnet20 --iterations 20 --eval-every 20 --checkpoint-every 1"
-                           " --keep-checkpoints 0" + std::string(kCommon);
+  const std::string args =
+      " --model resnet20 --iterations 20 --eval-every 20 --checkpoint-every 1"
+      " --keep-checkpoints 0" +
+      std::string(kCommon);
   Result one = cli_test::run("train --sync-bn --batch-size 128 --out " + dir / "one" + args);
   ASSERT_EQ(one.code, 0) << one.output;
   Result two = mpirun(2, "train --sync-bn --batch-size 64 --out " + dir / "two" + args);
@@ -207,8 +215,7 @@ TEST(DataParallel, AKilledRankEndsTheJobAndTheRunResumesBitIdentically) {
   auto t0 = std::chrono::steady_clock::now();
   int code = cli_test::wait_for(job);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::ifstream log(dir / "killed.log");
-  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  std::string text = read_text(dir / "killed.log");
   EXPECT_NE(code, 0) << text;
   EXPECT_LT(seconds, 60) << "the job took " << seconds << " s to end after rank 1 died";
   EXPECT_NE(text.find("signal 9"), std::string::npos) << "mpirun names the dead rank:\n" << text;
@@ -223,31 +230,42 @@ TEST(DataParallel, AKilledRankEndsTheJobAndTheRunResumesBitIdentically) {
   EXPECT_EQ(d.worst_tensor, 0.0) << "bit-identical; worst tensor " << d.worst_name;
 }
 
+// A 2-rank LeNet run that would go on for 100000 iterations, started in DIR/run (its output in
+// DIR/run.log) with `extra` flags; returns once checkpoint 10 exists, with mpirun's and rank 1's
+// pids.
+struct EndlessRun {
+  std::string run, log;
+  pid_t job = -1, rank1 = -1;
+};
+EndlessRun start_endless_run(const TempDir& dir, const std::string& extra) {
+  EndlessRun e{dir / "run", dir / "run.log"};
+  std::string args = std::string(kLong);
+  args.replace(args.find("--iterations 60"), 15, "--iterations 100000");
+  e.job = start_mpirun(2, "train " + extra + " --out " + e.run + args, e.log);
+  EXPECT_TRUE(cli_test::wait_for_path(e.run + "/checkpoints/iter_000000010", 120));
+  e.rank1 = find_rank(1, e.run);
+  EXPECT_GT(e.rank1, 0) << "rank 1's process";
+  return e;
+}
+
 TEST(DataParallel, SigintOnOneRankStopsEveryRankWithOneCheckpoint) {
   SKIP_WITHOUT_FASHION();
   TempDir dir;
-  const std::string run = dir / "run";
-  std::string args = std::string(kLong);
-  args.replace(args.find("--iterations 60"), 15, "--iterations 100000");
-  pid_t job = start_mpirun(2, "train --out " + run + args, dir / "run.log");
-  ASSERT_TRUE(cli_test::wait_for_path(run + "/checkpoints/iter_000000010", 120));
-  pid_t rank1 = find_rank(1, run);
-  ASSERT_GT(rank1, 0);
-  ::kill(rank1, SIGINT);
-  int code = cli_test::wait_for(job);
-  std::ifstream log(dir / "run.log");
-  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EndlessRun e = start_endless_run(dir, "");
+  ASSERT_GT(e.rank1, 0);
+  ::kill(e.rank1, SIGINT);
+  int code = cli_test::wait_for(e.job);
+  std::string text = read_text(e.log);
   EXPECT_EQ(code, 130) << text;
-  EXPECT_NE(text.find("interrupted at iteration"), std::string::npos) << text;
   // the interruption's checkpoint: every rank stopped at the iteration rank 0 saved
   size_t at = text.find("interrupted at iteration ");
-  ASSERT_NE(at, std::string::npos);
+  ASSERT_NE(at, std::string::npos) << text;
   long long it = std::atoll(text.c_str() + at + 25);
-  EXPECT_TRUE(std::filesystem::exists(weights_at(run, it))) << text;
+  EXPECT_TRUE(std::filesystem::exists(weights_at(e.run, it))) << text;
   // one checkpoint for the interruption: besides the every-10 ones, only iteration `it`'s
   int extra = 0;
-  for (const auto& e : std::filesystem::directory_iterator(run + "/checkpoints")) {
-    long long at_it = std::atoll(e.path().filename().string().c_str() + 5);  // iter_NNNNNNNNN
+  for (const auto& f : std::filesystem::directory_iterator(e.run + "/checkpoints")) {
+    long long at_it = std::atoll(f.path().filename().string().c_str() + 5);  // iter_NNNNNNNNN
     extra += at_it % 10 != 0;
   }
   EXPECT_EQ(extra, it % 10 != 0 ? 1 : 0) << text;
@@ -259,20 +277,14 @@ TEST(DataParallel, SigintOnOneRankStopsEveryRankWithOneCheckpoint) {
 TEST(DataParallel, AHungRankStopsTheRunAfterTheTimeout) {
   SKIP_WITHOUT_FASHION();
   TempDir dir;
-  const std::string run = dir / "run";
-  std::string args = std::string(kLong);
-  args.replace(args.find("--iterations 60"), 15, "--iterations 100000");
-  pid_t job = start_mpirun(2, "train --dist-timeout 5 --out " + run + args, dir / "run.log");
-  ASSERT_TRUE(cli_test::wait_for_path(run + "/checkpoints/iter_000000010", 120));
-  pid_t rank1 = find_rank(1, run);
-  ASSERT_GT(rank1, 0);
-  ::kill(rank1, SIGSTOP);
+  EndlessRun e = start_endless_run(dir, "--dist-timeout 5");
+  ASSERT_GT(e.rank1, 0);
+  ::kill(e.rank1, SIGSTOP);
   auto t0 = std::chrono::steady_clock::now();
-  int code = cli_test::wait_for(job);
+  int code = cli_test::wait_for(e.job);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ::kill(rank1, SIGKILL);  // in case mpirun left it stopped
-  std::ifstream log(dir / "run.log");
-  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  ::kill(e.rank1, SIGKILL);  // in case mpirun left it stopped
+  std::string text = read_text(e.log);
   EXPECT_NE(code, 0) << text;
   EXPECT_NE(text.find("did not complete within 5 s"), std::string::npos) << text;
   EXPECT_LT(seconds, 60) << text;
@@ -283,9 +295,10 @@ TEST(DataParallel, AHungRankStopsTheRunAfterTheTimeout) {
 TEST(DataParallel, NprocRunsTheRanksItself) {
   SKIP_WITHOUT_FASHION();
   TempDir dir;
-  Result r = cli_test::run("train --nproc 2 --model lenet --iterations 5 --batch-size 32 "
-                           "--threads 1 --workers 1 --eval-batches 2 --lr 0.001 --out " +
-                           dir / "run");
+  Result r = cli_test::run(
+      "train --nproc 2 --model lenet --iterations 5 --batch-size 32 "
+      "--threads 1 --workers 1 --eval-batches 2 --lr 0.001 --out " +
+      dir / "run");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("batch 32 per rank x 2 ranks = 64 (mpi)"), std::string::npos) << r.output;
   EXPECT_TRUE(std::filesystem::exists(weights_at(dir / "run", 5)));

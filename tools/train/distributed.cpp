@@ -50,17 +50,19 @@ Ranks join_ranks(const DistSettings& dist, const RunSettings& run) {
   }
   r.comm = make_communicator(backend, boot);
   r.comm->set_timeout(dist.dist_timeout);
-  MINIDL_CHECK(r.comm->rank() == r.who.rank && r.comm->world_size() == r.who.world_size,
-               "the ", backend, " communicator is rank ", r.comm->rank(), " of ",
-               r.comm->world_size(), ", but the launcher (", r.who.launcher, ") says rank ",
-               r.who.rank, " of ", r.who.world_size);
+  MINIDL_CHECK(r.comm->rank() == r.who.rank && r.comm->world_size() == r.who.world_size, "the ",
+               backend, " communicator is rank ", r.comm->rank(), " of ", r.comm->world_size(),
+               ", but the launcher (", r.who.launcher, ") says rank ", r.who.rank, " of ",
+               r.who.world_size);
   return r;
 }
 
 void enable_sync_bn(Module& model, Communicator* comm) {
   CrossRankSum sum;
-  if (comm && comm->world_size() > 1) sum = [comm](const Tensor& t) { comm->all_reduce(t, ReduceOp::sum); };
-  else sum = [](const Tensor&) {};  // one rank: the sum over the ranks is its own value
+  if (comm && comm->world_size() > 1)
+    sum = [comm](const Tensor& t) { comm->all_reduce(t, ReduceOp::sum); };
+  else
+    sum = [](const Tensor&) {};  // one rank: the sum over the ranks is its own value
   model.visit([&](Module& m) {
     if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) bn->set_sync(sum);
   });

@@ -21,7 +21,9 @@ namespace {
 
 std::atomic<int> g_forward_signal{0};
 
-extern "C" void remember_signal(int sig) { g_forward_signal = sig; }
+extern "C" void remember_signal(int sig) {
+  g_forward_signal = sig;
+}
 
 std::vector<char*> c_argv(std::vector<std::string>& args) {
   std::vector<char*> out;
@@ -60,8 +62,9 @@ int spawn_ranks(const std::vector<std::string>& argv, int nproc, double grace_s)
   MINIDL_CHECK(nproc >= 1 && !argv.empty(), "spawn_ranks: ", nproc, " ranks of ", argv.size(),
                " arguments");
   // One id per launch: the NCCL id file's name, so a stale file of an earlier run is never read.
-  const std::string run_id = std::to_string(::getpid()) + "-" +
-                             std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  const std::string run_id =
+      std::to_string(::getpid()) + "-" +
+      std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   // SIGINT/SIGTERM are remembered and passed on, not acted on: the ranks checkpoint and exit.
   struct sigaction act = {}, old_int = {}, old_term = {};
   act.sa_handler = remember_signal;
@@ -107,7 +110,9 @@ int spawn_ranks(const std::vector<std::string>& argv, int nproc, double grace_s)
                      describe(status).c_str());
         stopping = true;
         for (const auto& [other, rr] : ranks) ::kill(other, SIGTERM);
-        deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(grace_s));
+        deadline = std::chrono::steady_clock::now() +
+                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                       std::chrono::duration<double>(grace_s));
       }
       continue;
     }
@@ -126,15 +131,16 @@ void exec_mpirun(const std::vector<std::string>& argv, int nproc) {
   // --bind-to none: Open MPI binds each rank to one core by default when there are few ranks,
   // which would squeeze a rank's compute threads onto that core. --oversubscribe: more ranks than
   // cores is the user's choice. --allow-run-as-root: Open MPI refuses root without it (containers).
-  std::vector<std::string> args = {MINIDL_MPIEXEC_PATH, "-np", std::to_string(nproc),
-                                   "--bind-to", "none", "--oversubscribe"};
+  std::vector<std::string> args = {MINIDL_MPIEXEC_PATH, "-np",  std::to_string(nproc),
+                                   "--bind-to",         "none", "--oversubscribe"};
   if (::geteuid() == 0) args.push_back("--allow-run-as-root");
   args.insert(args.end(), argv.begin(), argv.end());
   std::fflush(stdout);
   std::vector<char*> cargs = c_argv(args);
   ::execvp(cargs[0], cargs.data());
   throw UsageError(std::string("--nproc on the CPU runs the ranks with mpirun, which cannot be "
-                               "started (") + std::strerror(errno) +
+                               "started (") +
+                   std::strerror(errno) +
                    "); install Open MPI (Debian: openmpi-bin) or run on GPUs");
 }
 

@@ -222,12 +222,13 @@ void LoopSettings::validate() const {
 }
 
 std::vector<Field> DistSettings::fields() {
-  return {{"dist", &dist, "Data parallel communicator: auto (nccl on GPUs, mpi on the CPU), mpi, nccl"},
-          {"sync_bn", &sync_bn, "BN statistics over the global batch (all ranks), not per rank"},
-          {"bucket_mb", &bucket_mb, "Gradient all-reduce bucket size in MiB"},
-          {"overlap", &overlap, "All-reduce gradient buckets during backward"},
-          {"dist_timeout", &dist_timeout,
-           "Seconds a collective waits for the other ranks before the run fails"}};
+  return {
+      {"dist", &dist, "Data parallel communicator: auto (nccl on GPUs, mpi on the CPU), mpi, nccl"},
+      {"sync_bn", &sync_bn, "BN statistics over the global batch (all ranks), not per rank"},
+      {"bucket_mb", &bucket_mb, "Gradient all-reduce bucket size in MiB"},
+      {"overlap", &overlap, "All-reduce gradient buckets during backward"},
+      {"dist_timeout", &dist_timeout,
+       "Seconds a collective waits for the other ranks before the run fails"}};
 }
 
 void DistSettings::validate() const {

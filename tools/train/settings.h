@@ -108,10 +108,10 @@ struct LoopSettings {
 // (mpirun, srun, minidl_train --nproc); these say how the ranks work together. batch_size is per
 // rank: the global batch is batch_size x world size.
 struct DistSettings {
-  std::string dist = "auto";  // communicator: auto (nccl on GPUs, mpi on the CPU), mpi, nccl
-  bool sync_bn = false;       // BN statistics over the global batch (PyTorch's SyncBatchNorm)
-  double bucket_mb = 25;      // gradient bucket size in MiB (PyTorch DDP's bucket_cap_mb)
-  bool overlap = true;        // all-reduce buckets during backward, as they complete
+  std::string dist = "auto";   // communicator: auto (nccl on GPUs, mpi on the CPU), mpi, nccl
+  bool sync_bn = false;        // BN statistics over the global batch (PyTorch's SyncBatchNorm)
+  double bucket_mb = 25;       // gradient bucket size in MiB (PyTorch DDP's bucket_cap_mb)
+  bool overlap = true;         // all-reduce buckets during backward, as they complete
   double dist_timeout = 1800;  // seconds a collective waits for the other ranks before failing
   std::vector<Field> fields();
   void validate() const;

@@ -158,9 +158,9 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   }
   std::string batch = std::to_string(s.data.batch_size);
   if (ranks.world() > 1)
-    batch += " per rank x " + std::to_string(ranks.world()) + " ranks = " +
-             std::to_string(s.data.batch_size * ranks.world()) + " (" + o.comm->backend() +
-             (s.dist.sync_bn ? ", sync-bn" : "") + ")";
+    batch += " per rank x " + std::to_string(ranks.world()) +
+             " ranks = " + std::to_string(s.data.batch_size * ranks.world()) + " (" +
+             o.comm->backend() + (s.dist.sync_bn ? ", sync-bn" : "") + ")";
   log.say(
       "minidl_train train: %s (%lld parameters) on %s: %lld train / %lld test images, batch %s, "
       "%lld iterations (%lld per epoch), %s\n",
@@ -233,8 +233,8 @@ void add_train_verb(CLI::App& app, int& exit_code) {
                    "Run N ranks on this machine, data parallel (one per GPU; mpirun on the CPU)")
       ->check(positive_integer());
   verb->callback([flags, resume, force, nproc, &exit_code] {
-    exit_code = *nproc > 1 ? launch_train(*flags, *resume, *nproc)
-                           : run_train(*flags, *resume, *force);
+    exit_code =
+        *nproc > 1 ? launch_train(*flags, *resume, *nproc) : run_train(*flags, *resume, *force);
   });
 }
 
