@@ -47,3 +47,22 @@ else()
   target_link_libraries(minidl_yaml INTERFACE yaml-cpp)
 endif()
 target_compile_definitions(minidl_yaml INTERFACE MINIDL_WITH_YAML=$<BOOL:${MINIDL_WITH_YAML}>)
+
+# oneDNN (Debian's libdnnl-dev): the CPU convolutions (kernels/cpu/conv_onednn.cpp), as in PyTorch.
+# MINIDL_ONEDNN = AUTO | ON | OFF. Debian ships it as a shared library only, so MINIDL_PORTABLE builds
+# (the GPU machine's bundle) leave it out and convolve with the reference im2col + OpenBLAS path.
+# oneDNN runs on OpenMP threads (Debian builds it with libgomp): minidl sets their number.
+set(MINIDL_ONEDNN AUTO CACHE STRING "CPU convolutions by oneDNN: AUTO, ON or OFF")
+set_property(CACHE MINIDL_ONEDNN PROPERTY STRINGS AUTO ON OFF)
+set(MINIDL_WITH_ONEDNN OFF)
+add_library(minidl_onednn INTERFACE)
+if(NOT MINIDL_ONEDNN STREQUAL "OFF" AND NOT MINIDL_PORTABLE)
+  find_package(dnnl QUIET CONFIG)
+  find_package(OpenMP QUIET COMPONENTS CXX)
+  if(dnnl_FOUND AND OpenMP_CXX_FOUND)
+    set(MINIDL_WITH_ONEDNN ON)
+    target_link_libraries(minidl_onednn INTERFACE DNNL::dnnl OpenMP::OpenMP_CXX)
+  elseif(MINIDL_ONEDNN STREQUAL "ON")
+    message(FATAL_ERROR "MINIDL_ONEDNN=ON but oneDNN (or OpenMP) was not found: run tools/setup.sh (Debian package libdnnl-dev)")
+  endif()
+endif()

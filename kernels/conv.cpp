@@ -1,6 +1,10 @@
 #include "kernels/conv.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cpu/conv_onednn.h"
 
 namespace minidl {
 
@@ -14,6 +18,20 @@ namespace {
 std::atomic<bool> g_allow_tf32{true};
 std::atomic<bool> g_benchmark{false};
 std::atomic<bool> g_deterministic{false};
+
+// MINIDL_CPU_CONV, read once: the default CPU backend.
+CpuConv default_cpu_conv() {
+  const char* v = std::getenv("MINIDL_CPU_CONV");
+  const bool onednn = cpu::conv_onednn::built();
+  if (!v || !*v) return onednn ? CpuConv::onednn : CpuConv::reference;
+  if (std::strcmp(v, "reference") == 0) return CpuConv::reference;
+  MINIDL_CHECK(std::strcmp(v, "onednn") == 0, "MINIDL_CPU_CONV='", v,
+               "' is unknown; known: onednn, reference");
+  MINIDL_CHECK(onednn, "MINIDL_CPU_CONV=onednn, but this minidl was built without oneDNN ",
+               "(MINIDL_ONEDNN=OFF, or libdnnl-dev missing when it was configured)");
+  return CpuConv::onednn;
+}
+std::atomic<int> g_cpu_conv{-1};  // -1: not chosen yet
 
 bool is_channels_last(const Tensor& t) {
   return t.dim() == 4 && !t.is_contiguous() && t.is_contiguous(MemoryFormat::channels_last);
@@ -77,8 +95,6 @@ ConvGeometry conv_geometry(const char* op, const Tensor& x, const Tensor& w, con
   g.channels_last = is_channels_last(x);
   MINIDL_CHECK(g.channels_last || x.is_contiguous(), op, ": x ", shape_str(x.shape()),
                " must be dense (contiguous NCHW or channels-last)");
-  MINIDL_CHECK(!g.channels_last || x.device().is_cuda(), op,
-               ": channels-last input is a CUDA path; on the CPU pass NCHW (x.contiguous())");
   check_param(op, x, w, "w", w.shape());
   return g;
 }
@@ -125,6 +141,25 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
   if (!dx.defined() && !dw.defined() && !db.defined()) return;
   if (x.numel() == 0) return;
   MINIDL_DISPATCH(x.device(), conv2d_backward, x, w, dy, dx, dw, db, g);
+}
+
+CpuConv cpu_conv() {
+  int v = g_cpu_conv.load();
+  if (v < 0) {
+    v = static_cast<int>(default_cpu_conv());
+    g_cpu_conv.store(v);
+  }
+  return static_cast<CpuConv>(v);
+}
+
+void set_cpu_conv(CpuConv c) {
+  MINIDL_CHECK(c != CpuConv::onednn || cpu::conv_onednn::built(),
+               "set_cpu_conv: this minidl was built without oneDNN");
+  g_cpu_conv.store(static_cast<int>(c));
+}
+
+const char* cpu_conv_name(CpuConv c) {
+  return c == CpuConv::onednn ? "onednn" : "reference";
 }
 
 void set_conv_allow_tf32(bool allow) {

@@ -2,10 +2,15 @@
 // the input gradient, and accumulates the filter and bias gradients.
 //   x [N, C, H, W], w [O, C, KH, KW], b [O], y [N, O, OH, OW],
 //   OH = (H + 2 PH - DH (KH - 1) - 1) / SH + 1 (floor), likewise OW.
-// CPU (NCHW): direct AVX2 kernels for f32 stride-1 layers with rows of 12+ outputs
-// (kernels/cpu/conv_avx2.cpp), else im2col + OpenBLAS GEMM over small groups of images; the images
-// of a batch are spread over the threads, each running single-threaded kernels (for the small
-// spatial sizes of CIFAR nets this beats multi-threaded GEMMs; figures in docs/layers.md).
+// CPU, two backends (cpu_conv() below):
+//  - onednn (default when built with libdnnl): oneDNN's primitives, cached per shape, for f32 in
+//  NCHW
+//    or channels-last (kernels/cpu/conv_onednn.cpp); the CPU counterpart of cuDNN.
+//  - reference (f64 always; f32 when asked): direct AVX2 kernels for f32 stride-1 layers with rows
+//    of 12+ outputs (kernels/cpu/conv_avx2.cpp), else im2col + OpenBLAS GEMM over small groups of
+//    images spread over minidl's threads (figures in docs/layers.md). Same bits for any thread
+//    count. Channels-last tensors go through NCHW copies. The twin every other path is tested
+//    against.
 // CUDA: cuDNN forward / backward-data / backward-filter / backward-bias; algorithms chosen once per
 // shape (heuristics, or timed with set_conv_benchmark) and cached; workspace from the caching
 // allocator; NCHW or NHWC (x, y, dy, dx channels-last; w stays [O, C, KH, KW] contiguous).
@@ -28,7 +33,7 @@ struct ConvGeometry {
   int64_t O, KH, KW;   // filters
   int64_t OH, OW;      // output
   int64_t SH, SW, PH, PW, DH, DW;
-  bool channels_last;  // x, y, dy, dx in NHWC (CUDA only)
+  bool channels_last;  // x, y, dy, dx in NHWC
 };
 
 // Output size of one spatial dimension (floor mode); throws if it would be < 1.
@@ -83,6 +88,14 @@ bool conv_benchmark();
 // always deterministic. Set by minidl_train's `deterministic` setting.
 void set_conv_deterministic(bool on);
 bool conv_deterministic();
+
+// The CPU convolution backend for f32 (f64 always runs the reference). The default is onednn where
+// minidl was built with it, else reference; MINIDL_CPU_CONV=onednn|reference overrides it (read
+// once).
+enum class CpuConv { onednn, reference };
+CpuConv cpu_conv();
+void set_cpu_conv(CpuConv c);  // throws for onednn in a build without it
+const char* cpu_conv_name(CpuConv c);
 
 // Number of distinct convolution shapes whose cuDNN algorithms are cached (0 on the CPU).
 int64_t conv_algorithm_cache_size();

@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build git pkg-config
-  libopenblas-dev libgtest-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
+  libopenblas-dev libdnnl-dev libgtest-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
   libfmt-dev openmpi-bin libopenmpi-dev
   clang libclang-rt-14-dev  # tools/fuzz.sh: clang with libFuzzer, ASan and UBSan (its runtimes)
   dataset-fashion-mnist

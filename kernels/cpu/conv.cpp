@@ -23,6 +23,7 @@
 #include "core/parallel.h"
 #include "kernels/conv.h"
 #include "kernels/cpu/conv_avx2.h"
+#include "kernels/cpu/conv_onednn.h"
 
 namespace minidl {
 namespace cpu {
@@ -315,10 +316,21 @@ void backward_typed(const Tensor& x, const Tensor& w, const Tensor& dy, const Te
   if (want_b) conv_avx2::add_partials(part_b.get(), chunks, g.O, db.data<T>());
 }
 
-}  // namespace
+// Channels-last tensors on the reference path: NCHW copies in, results copied back.
+Tensor nchw(const Tensor& t) {
+  return t.defined() ? t.contiguous() : t;
+}
+void copy_back(const Tensor& dst, const Tensor& nchw_result) {
+  Tensor view = dst;  // shares dst's storage
+  if (view.defined()) view.copy_(nchw_result);
+}
 
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
-                    const ConvGeometry& g, Stream) {
+bool use_onednn(const Tensor& x) {
+  return x.dtype() == DType::f32 && cpu_conv() == CpuConv::onednn;
+}
+
+void reference_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
+                       const ConvGeometry& g) {
   BlasSingleThreaded single;
   visit_floating(x.dtype(), "conv2d_forward", [&](auto z) {
     using T = decltype(z);
@@ -332,11 +344,47 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
   });
 }
 
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
+                    const ConvGeometry& g, Stream) {
+  if (use_onednn(x)) {
+    conv_onednn::forward(x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr,
+                         y.data<float>(), g);
+    return;
+  }
+  if (!g.channels_last) return reference_forward(x, w, b, y, g);
+  ConvGeometry plain = g;
+  plain.channels_last = false;
+  Tensor yc = Tensor::empty(y.shape(), y.dtype());
+  reference_forward(nchw(x), w, b, yc, plain);
+  copy_back(y, yc);
+}
+
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
                      const Tensor& dw, const Tensor& db, const ConvGeometry& g, Stream) {
+  if (use_onednn(x)) {
+    if (dx.defined())
+      conv_onednn::backward_data(dy.data<float>(), w.data<float>(), dx.data<float>(), g);
+    if (dw.defined() || db.defined())
+      conv_onednn::backward_weights(x.data<float>(), dy.data<float>(),
+                                    dw.defined() ? dw.data<float>() : nullptr,
+                                    db.defined() ? db.data<float>() : nullptr, g);
+    return;
+  }
   BlasSingleThreaded single;
-  visit_floating(x.dtype(), "conv2d_backward",
-                 [&](auto z) { backward_typed<decltype(z)>(x, w, dy, dx, dw, db, g); });
+  if (!g.channels_last) {
+    visit_floating(x.dtype(), "conv2d_backward",
+                   [&](auto z) { backward_typed<decltype(z)>(x, w, dy, dx, dw, db, g); });
+    return;
+  }
+  ConvGeometry plain = g;
+  plain.channels_last = false;
+  Tensor dxc = dx.defined() ? Tensor::empty(dx.shape(), dx.dtype()) : Tensor();
+  visit_floating(x.dtype(), "conv2d_backward", [&](auto z) {
+    backward_typed<decltype(z)>(nchw(x), w, nchw(dy), dxc, dw, db, plain);
+  });
+  copy_back(dx, dxc);
 }
 
 }  // namespace cpu

@@ -27,7 +27,7 @@ TEST(OpErrors, Convolution) {
                       "w", "dtype f32, expected f64");
   EXPECT_MINIDL_ERROR(conv2d_forward(x.contiguous(MemoryFormat::channels_last), w, Tensor(),
                                      Tensor::zeros({2, 4, 6, 6}), p),
-                      "channels-last input is a CUDA path");
+                      "y [2, 4, 6, 6] must be laid out like x (channels-last)");
   EXPECT_MINIDL_ERROR(
       conv2d_backward(x, w, Tensor::zeros({2, 4, 5, 5}), Tensor(), Tensor(), Tensor(), p),
       "conv2d_backward", "dy has shape [2, 4, 5, 5]");

@@ -34,6 +34,7 @@
 #include "core/context.h"
 #include "core/parallel.h"
 #include "core/text.h"
+#include "kernels/conv.h"
 #include "kernels/random.h"
 #include "layers/layers.h"
 #include "models/registry.h"
@@ -48,8 +49,11 @@ struct NetSpec {
   int64_t channels, size;  // input [batch, channels, size, size]
   int64_t classes;
 };
-const NetSpec kNets[] = {{"lenet", 1, 28, 10},    {"resnet20", 1, 28, 10}, {"resnet56", 3, 32, 10},
-                         {"resnet50", 3, 224, 1000}, {"wrn28_10", 3, 32, 10}};
+const NetSpec kNets[] = {{"lenet", 1, 28, 10},
+                         {"resnet20", 1, 28, 10},
+                         {"resnet56", 3, 32, 10},
+                         {"resnet50", 3, 224, 1000},
+                         {"wrn28_10", 3, 32, 10}};
 
 struct Options {
   std::vector<std::string> models = {"lenet", "resnet20", "resnet56"};
@@ -369,6 +373,9 @@ int main(int argc, char** argv) {
                 o.device.str().c_str());
     if (!o.device.is_cuda()) std::printf(" (%d threads)", num_threads());
     std::printf(": zero_grad + forward + loss + backward + SGD step, synthetic data\n");
+    if (!o.device.is_cuda())
+      std::printf("cpu convolutions: %s (MINIDL_CPU_CONV=onednn|reference)\n",
+                  cpu_conv_name(cpu_conv()));
     std::fflush(stdout);
     for (const std::string& m : o.models) bench(find_net(m), o);
   } catch (const std::exception& e) {
