@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/parallel.h"
+#include "kernels/elementwise.h"
 #include "kernels/subsample_pad_channels.h"
 #include "layers/layers.h"
 #include "tests/layers/gradient_check.h"
@@ -85,6 +86,58 @@ TEST(Residual, SumsTheBranchesThenReLU) {
   Residual mismatched;
   mismatched.add("conv", std::make_shared<Conv2d>(2, 3, 1));
   EXPECT_MINIDL_ERROR(mismatched.forward(Tensor::zeros({1, 2, 3, 3})), "shortcut");
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.contiguous().data_ptr(), b.contiguous().data_ptr(), a.nbytes()) == 0;
+}
+
+// Residual's fused add + ReLU (kernels/add_relu.h) and its reuse of buffers against the unfused
+// ops it replaced (add, relu_forward, relu_backward, add into fresh tensors), run by hand on a twin
+// block with the same weights: the same bits for y, dx and every parameter gradient. The block's
+// output is released before backward (its buffer then takes g) or held (a fresh g).
+TEST(Residual, FusedAddReluEqualsTheUnfusedOpsBitForBit) {
+  for (bool option_a : {false, true})
+    for (bool hold_output : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << (option_a ? "option A" : "identity") << (hold_output ? ", output held" : ""));
+      const int64_t in = option_a ? 2 : 4, stride = option_a ? 2 : 1;
+      auto make = [&] {
+        return block(in, 4, stride,
+                     option_a ? std::make_shared<ZeroPadShortcut>(in, 4, 2, 1) : nullptr);
+      };
+      manual_seed(3);
+      auto fused = make();
+      manual_seed(3);
+      auto ref = make();
+      fused->zero_grad();
+      ref->zero_grad();
+      Tensor x = testing::random_tensor({4, in, 8, 8}, 4);
+      Tensor dy = testing::random_tensor({4, 4, 8 / stride, 8 / stride}, 5);
+
+      Tensor h = x;
+      for (size_t i = 0; i < ref->size(); ++i) h = (*ref)[i].forward(h);
+      Tensor skip = option_a ? ref->shortcut()->forward(x) : x;
+      Tensor y_ref = Tensor::empty(h.shape()), g = Tensor::empty(h.shape());
+      add(h, skip, y_ref);
+      relu_forward(y_ref, y_ref);
+      relu_backward(y_ref, dy, g);
+      Tensor dskip = option_a ? ref->shortcut()->backward(g) : g;
+      Tensor dmain = g;
+      for (size_t i = ref->size(); i-- > 0;) dmain = (*ref)[i].backward(dmain);
+      Tensor dx_ref = Tensor::empty(x.shape());
+      add(dmain, dskip, dx_ref);
+
+      Tensor y = fused->forward(x);
+      EXPECT_TRUE(same_bits(y, y_ref)) << "y";
+      if (!hold_output) y = Tensor();
+      EXPECT_TRUE(same_bits(fused->backward(dy), dx_ref)) << "dx";
+      auto pf = fused->parameters(), pr = ref->parameters();
+      ASSERT_EQ(pf.size(), pr.size());
+      for (size_t i = 0; i < pf.size(); ++i)
+        EXPECT_TRUE(same_bits(pf[i]->grad, pr[i]->grad)) << pf[i]->name;
+    }
 }
 
 TEST(ZeroPadShortcut, SubsamplesAndPadsChannels) {
