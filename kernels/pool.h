@@ -41,16 +41,18 @@ MINIDL_HD T max_pool_window(const T* plane, const PoolGeometry& g, int64_t step,
   const int64_t hb = h0 < 0 ? 0 : h0, wb = w0 < 0 ? 0 : w0;
   const int64_t he = h0 + g.KH < g.in.H ? h0 + g.KH : g.in.H;
   const int64_t we = w0 + g.KW < g.in.W ? w0 + g.KW : g.in.W;
-  T best = plane[(hb * g.in.W + wb) * step];  // every window holds an input element (pool_geometry)
-  int64_t best_i = hb * g.in.W + wb;
-  for (int64_t h = hb; h < he && best == best; ++h)
+  int64_t best_i = hb * g.in.W + wb;  // every window holds an input element (pool_geometry)
+  T best = plane[best_i * step];
+  for (int64_t h = hb; h < he; ++h)
     for (int64_t w = h == hb ? wb + 1 : wb; w < we; ++w) {
-      const T v = plane[(h * g.in.W + w) * step];
-      if (v > best || v != v) {
-        best = v;
-        best_i = h * g.in.W + w;
-        if (v != v) break;
-      }
+      // v wins when greater or a NaN, but nothing displaces a NaN (the first one stays). Integer
+      // arithmetic rather than a branch (which compilers emit even for a ?: here): which value
+      // wins depends on the data, and a mispredicted branch costs more than the whole window.
+      const int64_t i = h * g.in.W + w;
+      const T v = plane[i * step];
+      const int64_t take = (best == best) & ((v > best) | (v != v));
+      best_i += (i - best_i) * take;
+      best = plane[best_i * step];
     }
   if (argmax) *argmax = static_cast<int32_t>(best_i);
   return best;

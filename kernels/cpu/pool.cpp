@@ -56,6 +56,12 @@ void max_forward(const T* x, T* y, int32_t* argmax, const PoolGeometry& g) {
   });
 }
 
+// An argmax the forward wrote is always in its plane; one from elsewhere that is not must not
+// make the scatter write outside dx (the CUDA gather ignores it as well).
+inline bool in_plane(int32_t a, int64_t HW) {
+  return a >= 0 && a < HW;
+}
+
 // dx = 0, then dx[argmax[j]] += dy[j] for the outputs j of each plane in ascending order.
 template <typename T>
 void max_backward(const T* dy, const int32_t* argmax, T* dx, const PoolGeometry& g) {
@@ -64,7 +70,8 @@ void max_backward(const T* dy, const int32_t* argmax, T* dx, const PoolGeometry&
     for_each_unit(g.in.N * g.in.C, OHW + HW, [&](int64_t p) {
       T* plane = dx + p * HW;
       std::fill(plane, plane + HW, T(0));
-      for (int64_t j = p * OHW; j < (p + 1) * OHW; ++j) plane[argmax[j]] += dy[j];
+      for (int64_t j = p * OHW; j < (p + 1) * OHW; ++j)
+        if (in_plane(argmax[j], HW)) plane[argmax[j]] += dy[j];
     });
     return;
   }
@@ -76,7 +83,7 @@ void max_backward(const T* dy, const int32_t* argmax, T* dx, const PoolGeometry&
     for (int64_t q = 0; q < OHW; ++q)
       for (int64_t c = 0; c < C; ++c) {
         const int64_t j = j0 + q * C + c;
-        image[static_cast<int64_t>(argmax[j]) * C + c] += dy[j];
+        if (in_plane(argmax[j], HW)) image[static_cast<int64_t>(argmax[j]) * C + c] += dy[j];
       }
   });
 }
