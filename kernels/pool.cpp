@@ -58,7 +58,7 @@ void pool2d_forward(PoolKind kind, const Tensor& x, const Tensor& y, const Tenso
   PoolGeometry g = pool_geometry(op, x, p);
   Shape ys{g.out.N, g.out.C, g.out.H, g.out.W};
   check_output(op, x, y, "y", ys, x.dtype(), g.in.channels_last);
-  if (kind == PoolKind::max)
+  if (kind == PoolKind::max && argmax.defined())
     check_output(op, x, argmax, "argmax", ys, DType::i32, g.in.channels_last);
   if (y.numel() == 0) return;
   MINIDL_DISPATCH(x.device(), pool2d_forward, kind, x, y, argmax, g);

@@ -1,10 +1,11 @@
 // 2-d pooling over [N, C, H, W] (NCHW or NHWC, f32 or f64): max, average and global average.
 // Output sizes follow PyTorch (and Caffe): floor or ceil mode, and in ceil mode the last window
 // must start inside the input or its left padding. Max pooling pads with -inf and records, per
-// output, the argmax as h * W + w within its (n, c) plane. Average pooling divides by the window
-// clipped to the padded input (count_include_pad, PyTorch's default and Caffe's behaviour) or by
-// the number of real input values in it. Backward passes are gathers (each input element sums the
-// outputs whose windows hold it), so no atomics and the same order on both twins.
+// output, the argmax as h * W + w within its (n, c) plane; its backward adds dy at the argmax
+// (a scatter on the CPU, a gather on CUDA; both add in ascending output order, so the same bits).
+// Average pooling divides by the window clipped to the padded input (count_include_pad,
+// PyTorch's default and Caffe's behaviour) or by the number of real input values in it; its
+// backward is a gather (each input element sums the outputs whose windows hold it).
 #pragma once
 
 #include "core/dispatch.h"
@@ -29,31 +30,46 @@ MINIDL_HD void pool_windows_holding(int64_t h, int64_t K, int64_t S, int64_t P, 
   if (hi > out_size) hi = out_size;
 }
 
-// Max over the window of output element j (memory offset in y); writes the argmax plane index.
+// Max over the window with top-left corner (h0, w0) (in padded coordinates, so possibly negative)
+// of one (n, c) plane: `plane` points at element (n, c, 0, 0) and `step` is the memory distance
+// between neighbouring w (1 for NCHW, C for NHWC). Writes the argmax as h * W + w within the plane
+// when `argmax` is not null (eval mode passes null). The first maximum wins; a NaN wins and stays
+// (it propagates, as in PyTorch). Multiplications only: the twins find (h0, w0) their own way.
 template <typename T>
-MINIDL_HD T max_pool_element(const T* x, const PoolGeometry& g, int64_t j, int32_t& argmax) {
-  int64_t n, c, oh, ow;
-  image_coords(g.out, j, n, c, oh, ow);
-  const int64_t h0 = oh * g.SH - g.PH, w0 = ow * g.SW - g.PW;
-  T best = T(0);
-  int64_t best_i = -1;
-  for (int64_t h = h0 < 0 ? 0 : h0; h < h0 + g.KH && h < g.in.H; ++h)
-    for (int64_t w = w0 < 0 ? 0 : w0; w < w0 + g.KW && w < g.in.W; ++w) {
-      T v = x[image_offset(g.in, n, c, h, w)];
-      if (best_i < 0 || v > best || v != v) {  // NaN wins and stays (it propagates, as in PyTorch)
-        best = v;
-        best_i = h * g.in.W + w;
-        if (v != v) {
-          argmax = static_cast<int32_t>(best_i);
-          return best;
-        }
-      }
+MINIDL_HD T max_pool_window(const T* plane, const PoolGeometry& g, int64_t step, int64_t h0,
+                            int64_t w0, int32_t* argmax) {
+  const int64_t hb = h0 < 0 ? 0 : h0, wb = w0 < 0 ? 0 : w0;
+  const int64_t he = h0 + g.KH < g.in.H ? h0 + g.KH : g.in.H;
+  const int64_t we = w0 + g.KW < g.in.W ? w0 + g.KW : g.in.W;
+  int64_t best_i = hb * g.in.W + wb;  // every window holds an input element (pool_geometry)
+  T best = plane[best_i * step];
+  for (int64_t h = hb; h < he; ++h)
+    for (int64_t w = h == hb ? wb + 1 : wb; w < we; ++w) {
+      // v wins when greater or a NaN, but nothing displaces a NaN (the first one stays). Integer
+      // arithmetic rather than a branch (which compilers emit even for a ?: here): which value
+      // wins depends on the data, and a mispredicted branch costs more than the whole window.
+      const int64_t i = h * g.in.W + w;
+      const T v = plane[i * step];
+      const int64_t take = (best == best) & ((v > best) | (v != v));
+      best_i += (i - best_i) * take;
+      best = plane[best_i * step];
     }
-  argmax = static_cast<int32_t>(best_i);
+  if (argmax) *argmax = static_cast<int32_t>(best_i);
   return best;
 }
 
-// dx at input memory offset i: the dy of every output whose argmax is this element.
+// Max over the window of output element j (memory offset in y), for one thread per output.
+template <typename T>
+MINIDL_HD T max_pool_element(const T* x, const PoolGeometry& g, int64_t j, int32_t* argmax) {
+  int64_t n, c, oh, ow;
+  image_coords(g.out, j, n, c, oh, ow);
+  const T* plane = x + image_offset(g.in, n, c, 0, 0);
+  const int64_t step = g.in.channels_last ? g.in.C : 1;
+  return max_pool_window(plane, g, step, oh * g.SH - g.PH, ow * g.SW - g.PW, argmax);
+}
+
+// dx at input memory offset i: the dy of every output whose argmax is this element, summed in
+// ascending output order from 0 (the CPU twin's scatter adds in the same order: same bits).
 template <typename T>
 MINIDL_HD T max_pool_backward_element(const T* dy, const int32_t* argmax, const PoolGeometry& g,
                                       int64_t i) {
@@ -163,7 +179,8 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 PoolGeometry pool_geometry(const char* op, const Tensor& x, const PoolParams& p);
 
 // y = pool(x): y [N, C, OH, OW] in x's layout. Max pooling also writes argmax (i32, y's shape and
-// layout) for the backward pass; average pooling ignores it (pass an undefined tensor).
+// layout) for the backward pass when it is defined (undefined: eval mode, nothing recorded);
+// average pooling ignores it.
 void pool2d_forward(PoolKind kind, const Tensor& x, const Tensor& y, const Tensor& argmax,
                     const PoolParams& p);
 // dx (x's shape, dy's layout) written from dy (and the forward's argmax for max pooling).

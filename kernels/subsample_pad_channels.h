@@ -17,6 +17,9 @@ struct SubsamplePad {
 };
 
 // ---- element math ----
+// One element each way, for the CUDA twin's one thread per element. The CPU twin walks planes and
+// rows instead (no coordinate divisions per element); tests/layers/test_containers.cpp checks it
+// against these functions bit for bit.
 
 template <typename T>
 MINIDL_HD T subsample_pad_channels_element(const T* x, const SubsamplePad& p, int64_t j) {

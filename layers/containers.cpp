@@ -2,12 +2,26 @@
 
 #include <sstream>
 
+#include "kernels/add_relu.h"
 #include "kernels/elementwise.h"
 #include "kernels/image_layout.h"
 
 namespace minidl {
 
 namespace {
+
+// Whether no other tensor shares t's buffer, so that a result of t's shape and layout may be
+// written there instead of into a fresh allocation (fresh multi-megabyte buffers cost page faults
+// on the CPU). A tensor a child still holds (a cache, an alias of its input) is shared, so never
+// reused.
+bool sole_owner(const Tensor& t) {
+  return t.defined() && t.storage().use_count() == 1;
+}
+
+// t's own buffer when this caller holds it alone, else a new tensor of its shape and layout.
+Tensor reuse_or_empty(const Tensor& t) {
+  return sole_owner(t) ? t : empty_like_layout(t.shape(), t);
+}
 
 // a + b in a's layout (either may be undefined when a branch computes no input gradient).
 Tensor sum_of(const Tensor& a, const Tensor& b) {
@@ -76,34 +90,42 @@ void Residual::set_input_grad(bool on) {
   if (shortcut_) shortcut_->set_input_grad(on);
 }
 
+// With post_relu the sum and the ReLU are one pass (kernels/add_relu.h), written into the main
+// path's output when nothing else holds it (the last BatchNorm's fresh y, usually).
 Tensor Residual::forward(const Tensor& x) {
   Tensor main = forward_sequence(x);
   Tensor skip = shortcut_ ? shortcut_->forward(x) : x;
   MINIDL_CHECK(main.shape() == skip.shape(), where(), ": main path gives ", shape_str(main.shape()),
                " but the shortcut ", shape_str(skip.shape()),
                " (add a projection or ZeroPadShortcut)");
-  Tensor y = empty_like_layout(main.shape(), main);
-  ::minidl::add(main, match_layout(skip, main), y);
-  if (post_relu_) relu_forward(y, y);  // in place: y is this block's own tensor
+  skip = match_layout(skip, main);
+  Tensor y = reuse_or_empty(main);
+  if (post_relu_)
+    add_relu_forward(main, skip, y);
+  else
+    ::minidl::add(main, skip, y);
   y_ = training() && post_relu_ ? y : Tensor();
   return y;
 }
 
+// g (the gradient of the sum) is written once, into y's buffer when nothing else holds y, and
+// handed to both branches; the branches' input gradients are summed into the main path's dx (the
+// first child's fresh tensor, usually) rather than into a new one.
 Tensor Residual::backward(const Tensor& dy) {
   Tensor g = dy;
   if (post_relu_) {
     check_cached(y_);
     Tensor y = y_;
     y_ = Tensor();
-    g = empty_like_layout(y.shape(), y);
-    relu_backward(y, match_layout(dy, y), g);
+    g = reuse_or_empty(y);
+    add_relu_backward(y, match_layout(dy, y), g);
   }
   // The shortcut's gradient first, as the reverse of the forward order (main, then shortcut).
   Tensor dskip = shortcut_ ? backward_child(*shortcut_, g) : g;
   Tensor dmain = backward_sequence(g);
   if (!input_grad_) return Tensor();
   if (!dmain.defined() || !dskip.defined()) return sum_of(dmain, dskip);
-  Tensor dx = empty_like_layout(dmain.shape(), dmain);
+  Tensor dx = reuse_or_empty(dmain);
   ::minidl::add(dmain, match_layout(dskip, dmain), dx);
   return dx;
 }

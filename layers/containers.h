@@ -4,7 +4,7 @@
 //   Residual        y = act(main(x) + shortcut(x)); the main path is the block's own sequence
 //                   (so its children get flat names: "conv1", "bn1", ... as torchvision's
 //                   BasicBlock), the shortcut is identity or a named child ("downsample"), act is
-//                   ReLU or none
+//                   ReLU (fused with the sum: kernels/add_relu.h) or none
 //   ChannelConcat   y = concat(x, f(x)) along channels (a DenseNet layer); f = its own sequence
 //
 // Shortcut options for a ResNet block with a change of shape (the paper's names):

@@ -62,12 +62,11 @@ Tensor MaxPool2d::forward(const Tensor& x) {
   check_input(x);
   Tensor xin = match_layout(x, x);
   Tensor y = pooled_output(xin, p_, xin.dtype());
-  Tensor argmax = pooled_output(xin, p_, DType::i32);
+  // The argmax is what backward needs; eval mode neither allocates nor writes it.
+  Tensor argmax = training() ? pooled_output(xin, p_, DType::i32) : Tensor();
   pool2d_forward(PoolKind::max, xin, y, argmax, p_);
-  if (training()) {
-    x_ = InputMeta::of(xin);
-    argmax_ = argmax;
-  }
+  x_ = training() ? InputMeta::of(xin) : InputMeta();
+  argmax_ = argmax;
   return y;
 }
 

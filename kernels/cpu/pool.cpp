@@ -1,5 +1,8 @@
-// CPU pooling: the header's element functions over the output (forward) or the input (backward),
-// in parallel chunks.
+// CPU pooling. Max pooling walks (n, c) planes (NCHW) or images (NHWC) in parallel, finding each
+// window's corner by counting rather than dividing; its backward scatters dy to the stored argmax,
+// outputs in ascending order within a plane, so every dx element sums its outputs in the order of
+// the CUDA twin's gather (same bits, for any thread count). Average pooling runs the header's
+// element functions over the output (forward) or the input (backward), in parallel chunks.
 #include <algorithm>
 
 #include "core/parallel.h"
@@ -18,14 +21,80 @@ void for_each_index(int64_t n, F f) {
   });
 }
 
+// Parallel over the `units` (planes or images) that each hold `per_unit` outputs.
+template <typename F>
+void for_each_unit(int64_t units, int64_t per_unit, F f) {
+  parallel_for(units, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_unit)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t u = b; u < e; ++u) f(u);
+               });
+}
+
+// argmax may be null (eval mode: nothing recorded).
+template <typename T>
+void max_forward(const T* x, T* y, int32_t* argmax, const PoolGeometry& g) {
+  const int64_t HW = g.in.H * g.in.W, OHW = g.out.H * g.out.W;
+  if (!g.in.channels_last) {  // plane p = n * C + c: x + p * HW, y + p * OHW
+    for_each_unit(g.in.N * g.in.C, OHW * g.KH * g.KW, [&](int64_t p) {
+      const T* plane = x + p * HW;
+      int64_t j = p * OHW;
+      for (int64_t oh = 0; oh < g.out.H; ++oh)
+        for (int64_t ow = 0; ow < g.out.W; ++ow, ++j)
+          y[j] = max_pool_window(plane, g, 1, oh * g.SH - g.PH, ow * g.SW - g.PW,
+                                 argmax ? argmax + j : nullptr);
+    });
+    return;
+  }
+  const int64_t C = g.in.C;  // NHWC: image n; channel c's plane starts at x + n * HW * C + c
+  for_each_unit(g.in.N, OHW * C * g.KH * g.KW, [&](int64_t n) {
+    int64_t j = n * OHW * C;
+    for (int64_t oh = 0; oh < g.out.H; ++oh)
+      for (int64_t ow = 0; ow < g.out.W; ++ow)
+        for (int64_t c = 0; c < C; ++c, ++j)
+          y[j] = max_pool_window(x + n * HW * C + c, g, C, oh * g.SH - g.PH, ow * g.SW - g.PW,
+                                 argmax ? argmax + j : nullptr);
+  });
+}
+
+// An argmax the forward wrote is always in its plane; one from elsewhere that is not must not
+// make the scatter write outside dx (the CUDA gather ignores it as well).
+inline bool in_plane(int32_t a, int64_t HW) {
+  return a >= 0 && a < HW;
+}
+
+// dx = 0, then dx[argmax[j]] += dy[j] for the outputs j of each plane in ascending order.
+template <typename T>
+void max_backward(const T* dy, const int32_t* argmax, T* dx, const PoolGeometry& g) {
+  const int64_t HW = g.in.H * g.in.W, OHW = g.out.H * g.out.W;
+  if (!g.in.channels_last) {
+    for_each_unit(g.in.N * g.in.C, OHW + HW, [&](int64_t p) {
+      T* plane = dx + p * HW;
+      std::fill(plane, plane + HW, T(0));
+      for (int64_t j = p * OHW; j < (p + 1) * OHW; ++j)
+        if (in_plane(argmax[j], HW)) plane[argmax[j]] += dy[j];
+    });
+    return;
+  }
+  const int64_t C = g.in.C;  // NHWC: within image n, output (oh, ow, c) goes to dx[a * C + c]
+  for_each_unit(g.in.N, (OHW + HW) * C, [&](int64_t n) {
+    T* image = dx + n * HW * C;
+    std::fill(image, image + HW * C, T(0));
+    const int64_t j0 = n * OHW * C;
+    for (int64_t q = 0; q < OHW; ++q)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t j = j0 + q * C + c;
+        if (in_plane(argmax[j], HW)) image[static_cast<int64_t>(argmax[j]) * C + c] += dy[j];
+      }
+  });
+}
+
 template <typename T>
 void forward_typed(PoolKind kind, const Tensor& x, const Tensor& y, const Tensor& argmax,
                    const PoolGeometry& g) {
   const T* px = x.data<T>();
   T* py = y.data<T>();
   if (kind == PoolKind::max) {
-    int32_t* pa = argmax.data<int32_t>();
-    for_each_index(y.numel(), [&](int64_t j) { py[j] = max_pool_element(px, g, j, pa[j]); });
+    max_forward(px, py, argmax.defined() ? argmax.data<int32_t>() : nullptr, g);
   } else {
     for_each_index(y.numel(), [&](int64_t j) { py[j] = avg_pool_element(px, g, j); });
   }
@@ -37,9 +106,7 @@ void backward_typed(PoolKind kind, const Tensor& dy, const Tensor& argmax, const
   const T* pdy = dy.data<T>();
   T* pdx = dx.data<T>();
   if (kind == PoolKind::max) {
-    const int32_t* pa = argmax.data<int32_t>();
-    for_each_index(dx.numel(),
-                   [&](int64_t i) { pdx[i] = max_pool_backward_element(pdy, pa, g, i); });
+    max_backward(pdy, argmax.data<int32_t>(), pdx, g);
   } else {
     for_each_index(dx.numel(), [&](int64_t i) { pdx[i] = avg_pool_backward_element(pdy, g, i); });
   }

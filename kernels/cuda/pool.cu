@@ -1,5 +1,6 @@
 // CUDA pooling: one thread per output (forward) or input (backward) element, running the header's
-// element functions.
+// element functions. Max pooling's backward is a gather (each input element sums, in ascending
+// output order, the dy of the windows whose argmax it is): no atomics, the CPU scatter's bits.
 #include "core/cuda/launch.cuh"
 #include "kernels/pool.h"
 
@@ -12,9 +13,10 @@ static void forward_typed(PoolKind kind, const Tensor& x, const Tensor& y, const
   const T* px = x.data<T>();
   T* py = y.data<T>();
   if (kind == PoolKind::max) {
-    int32_t* pa = argmax.data<int32_t>();
-    launch_elementwise(y.numel(), s,
-                       [=] __device__(int64_t j) { py[j] = max_pool_element(px, g, j, pa[j]); });
+    int32_t* pa = argmax.defined() ? argmax.data<int32_t>() : nullptr;  // null: eval, no record
+    launch_elementwise(y.numel(), s, [=] __device__(int64_t j) {
+      py[j] = max_pool_element(px, g, j, pa ? pa + j : nullptr);
+    });
   } else {
     launch_elementwise(y.numel(), s,
                        [=] __device__(int64_t j) { py[j] = avg_pool_element(px, g, j); });

@@ -3,6 +3,11 @@
 // of whole blocks (training-mode BN, kink-aware for the ReLUs inside).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
+#include "core/parallel.h"
+#include "kernels/elementwise.h"
+#include "kernels/subsample_pad_channels.h"
 #include "layers/layers.h"
 #include "tests/layers/gradient_check.h"
 #include "tests/testing.h"
@@ -83,6 +88,58 @@ TEST(Residual, SumsTheBranchesThenReLU) {
   EXPECT_MINIDL_ERROR(mismatched.forward(Tensor::zeros({1, 2, 3, 3})), "shortcut");
 }
 
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.contiguous().data_ptr(), b.contiguous().data_ptr(), a.nbytes()) == 0;
+}
+
+// Residual's fused add + ReLU (kernels/add_relu.h) and its reuse of buffers against the unfused
+// ops it replaced (add, relu_forward, relu_backward, add into fresh tensors), run by hand on a twin
+// block with the same weights: the same bits for y, dx and every parameter gradient. The block's
+// output is released before backward (its buffer then takes g) or held (a fresh g).
+TEST(Residual, FusedAddReluEqualsTheUnfusedOpsBitForBit) {
+  for (bool option_a : {false, true})
+    for (bool hold_output : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << (option_a ? "option A" : "identity") << (hold_output ? ", output held" : ""));
+      const int64_t in = option_a ? 2 : 4, stride = option_a ? 2 : 1;
+      auto make = [&] {
+        return block(in, 4, stride,
+                     option_a ? std::make_shared<ZeroPadShortcut>(in, 4, 2, 1) : nullptr);
+      };
+      manual_seed(3);
+      auto fused = make();
+      manual_seed(3);
+      auto ref = make();
+      fused->zero_grad();
+      ref->zero_grad();
+      Tensor x = testing::random_tensor({4, in, 8, 8}, 4);
+      Tensor dy = testing::random_tensor({4, 4, 8 / stride, 8 / stride}, 5);
+
+      Tensor h = x;
+      for (size_t i = 0; i < ref->size(); ++i) h = (*ref)[i].forward(h);
+      Tensor skip = option_a ? ref->shortcut()->forward(x) : x;
+      Tensor y_ref = Tensor::empty(h.shape()), g = Tensor::empty(h.shape());
+      add(h, skip, y_ref);
+      relu_forward(y_ref, y_ref);
+      relu_backward(y_ref, dy, g);
+      Tensor dskip = option_a ? ref->shortcut()->backward(g) : g;
+      Tensor dmain = g;
+      for (size_t i = ref->size(); i-- > 0;) dmain = (*ref)[i].backward(dmain);
+      Tensor dx_ref = Tensor::empty(x.shape());
+      add(dmain, dskip, dx_ref);
+
+      Tensor y = fused->forward(x);
+      EXPECT_TRUE(same_bits(y, y_ref)) << "y";
+      if (!hold_output) y = Tensor();
+      EXPECT_TRUE(same_bits(fused->backward(dy), dx_ref)) << "dx";
+      auto pf = fused->parameters(), pr = ref->parameters();
+      ASSERT_EQ(pf.size(), pr.size());
+      for (size_t i = 0; i < pf.size(); ++i)
+        EXPECT_TRUE(same_bits(pf[i]->grad, pr[i]->grad)) << pf[i]->name;
+    }
+}
+
 TEST(ZeroPadShortcut, SubsamplesAndPadsChannels) {
   ZeroPadShortcut a(2, 4, 2, 1);
   Tensor x = random_double({1, 2, 3, 3}, 5);
@@ -96,6 +153,41 @@ TEST(ZeroPadShortcut, SubsamplesAndPadsChannels) {
         EXPECT_EQ(yv[(c * 2 + h) * 2 + w], want) << c << h << w;
       }
   EXPECT_TRUE(check_gradients(a, random_double({2, 2, 5, 4}, 6)));
+}
+
+// The CPU twin walks planes and rows; the reference is the header's element functions, one call
+// per element (what the CUDA twin runs and what the CPU ran before). A copy: the same bits.
+TEST(ZeroPadShortcut, StridedCopyEqualsTheElementFunctions) {
+  struct Case {
+    int64_t cx, cy, stride, front, h, w;
+  };
+  const int saved_threads = num_threads();
+  for (Case k : {Case{3, 8, 2, 2, 9, 7}, Case{3, 8, 2, 0, 8, 8}, Case{4, 4, 1, 0, 5, 6},
+                 Case{2, 7, 3, 4, 10, 11}, Case{16, 32, 2, 8, 28, 28}})
+    for (bool cl : {false, true})
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(::testing::Message()
+                     << k.cx << " -> " << k.cy << " stride " << k.stride << " front " << k.front
+                     << (cl ? " NHWC" : "") << " threads " << threads);
+        set_num_threads(threads);
+        MemoryFormat f = cl ? MemoryFormat::channels_last : MemoryFormat::contiguous;
+        Tensor x = testing::random_tensor({3, k.cx, k.h, k.w}, 8).contiguous(f);
+        const int64_t oh = (k.h + k.stride - 1) / k.stride, ow = (k.w + k.stride - 1) / k.stride;
+        Tensor y = Tensor::full({3, k.cy, oh, ow}, 7.0, DType::f32).contiguous(f);
+        subsample_pad_channels_forward(x, y, k.stride, k.front);
+        Tensor dy = testing::random_tensor(y.shape(), 9).contiguous(f);
+        Tensor dx = Tensor::full(x.shape(), 7.0, DType::f32).contiguous(f);
+        subsample_pad_channels_backward(dy, dx, k.stride, k.front);
+        SubsamplePad p{image_layout("t", x, "x"), image_layout("t", y, "y"), k.stride, k.front};
+        const float *px = x.data<float>(), *pdy = dy.data<float>();
+        std::vector<float> y_ref(y.numel()), dx_ref(x.numel());
+        for (int64_t j = 0; j < y.numel(); ++j) y_ref[j] = subsample_pad_channels_element(px, p, j);
+        for (int64_t i = 0; i < x.numel(); ++i)
+          dx_ref[i] = subsample_pad_channels_backward_element(pdy, p, i);
+        EXPECT_EQ(std::memcmp(y.data<float>(), y_ref.data(), y.nbytes()), 0) << "forward";
+        EXPECT_EQ(std::memcmp(dx.data<float>(), dx_ref.data(), dx.nbytes()), 0) << "backward";
+      }
+  set_num_threads(saved_threads);
 }
 
 TEST(ChannelConcat, DenseLayerConcatenatesAndChecks) {

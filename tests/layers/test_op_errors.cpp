@@ -50,8 +50,13 @@ TEST(OpErrors, BatchNormPoolLrnDropoutLoss) {
   PoolParams pp;
   pp.kernel_h = pp.kernel_w = 2;
   pp.stride_h = pp.stride_w = 2;
-  EXPECT_MINIDL_ERROR(pool2d_forward(PoolKind::max, x, Tensor::zeros({2, 3, 2, 2}), Tensor(), pp),
-                      "max_pool2d_forward", "argmax is an undefined tensor");
+  // An undefined argmax is allowed in the forward (eval mode records none), not in the backward.
+  EXPECT_MINIDL_ERROR(pool2d_forward(PoolKind::max, x, Tensor::zeros({2, 3, 2, 2}),
+                                     Tensor::zeros({2, 3, 2, 3}, DType::i32), pp),
+                      "max_pool2d_forward", "argmax has shape [2, 3, 2, 3]");
+  EXPECT_MINIDL_ERROR(pool2d_backward(PoolKind::max, Tensor::zeros({2, 3, 2, 2}), Tensor(),
+                                      Tensor::zeros(x.shape()), pp),
+                      "max_pool2d_backward", "argmax is an undefined tensor");
   EXPECT_MINIDL_ERROR(pool2d_forward(PoolKind::avg, x, Tensor::zeros({2, 3, 3, 3}), Tensor(), pp),
                       "avg_pool2d_forward", "y has shape [2, 3, 3, 3]", "[2, 3, 2, 2]");
   EXPECT_MINIDL_ERROR(global_avg_pool_forward(Tensor::zeros({2, 3}), Tensor::zeros({2, 3, 1, 1})),

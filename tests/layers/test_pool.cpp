@@ -1,9 +1,14 @@
 // MaxPool2d, AvgPool2d, GlobalAvgPool2d: outputs against PyTorch's values and plain loops (floor
-// and ceil mode, both average divisors), gradient checks in double (max pooling kink-aware).
+// and ceil mode, both average divisors), gradient checks in double (max pooling kink-aware), and
+// max pooling's argmax scatter against the plain window scan it replaced, bit for bit.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
 
+#include "core/parallel.h"
 #include "layers/pooling.h"
 #include "tests/layers/gradient_check.h"
 #include "tests/testing.h"
@@ -116,6 +121,90 @@ TEST(Pooling, GlobalAveragePool) {
     for (int i = 0; i < 20; ++i) s += xv[p * 20 + i];
     EXPECT_NEAR(yv[p], s / 20, 1e-12);
   }
+}
+
+// Max pooling written plainly, NCHW, as the kernels were before the stored-argmax backward: the
+// first maximum of each window wins, a NaN wins and stops the scan; then every input element sums,
+// from 0 and in ascending output order, the dy of the outputs whose maximum it is.
+struct MaxPoolReference {
+  std::vector<float> y, dx;
+};
+
+MaxPoolReference max_pool_reference(const std::vector<float>& x, const Shape& s,
+                                    const PoolParams& p, const std::vector<float>& dy) {
+  const int64_t N = s[0], C = s[1], H = s[2], W = s[3];
+  const int64_t OH = pool_output_size(H, p.kernel_h, p.stride_h, p.pad_h, p.ceil_mode);
+  const int64_t OW = pool_output_size(W, p.kernel_w, p.stride_w, p.pad_w, p.ceil_mode);
+  MaxPoolReference r;
+  std::vector<int64_t> arg;
+  for (int64_t nc = 0; nc < N * C; ++nc)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        float best = 0;
+        int64_t best_i = -1;
+        for (int64_t h = oh * p.stride_h - p.pad_h; h < oh * p.stride_h - p.pad_h + p.kernel_h; ++h)
+          for (int64_t w = ow * p.stride_w - p.pad_w; w < ow * p.stride_w - p.pad_w + p.kernel_w;
+               ++w) {
+            if (h < 0 || w < 0 || h >= H || w >= W || (best_i >= 0 && std::isnan(best))) continue;
+            float v = x[(nc * H + h) * W + w];
+            if (best_i < 0 || v > best || std::isnan(v)) best = v, best_i = h * W + w;
+          }
+        r.y.push_back(best);
+        arg.push_back(best_i);
+      }
+  for (int64_t nc = 0; nc < N * C; ++nc)
+    for (int64_t i = 0; i < H * W; ++i) {
+      float sum = 0;
+      for (int64_t j = nc * OH * OW; j < (nc + 1) * OH * OW; ++j)
+        if (arg[j] == i) sum += dy[j];
+      r.dx.push_back(sum);
+    }
+  return r;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(Pooling, MaxPoolArgmaxScatterEqualsTheWindowScanBitForBit) {
+  // Small integers make many ties (the first maximum must win); the second input adds NaNs.
+  const Shape shape{3, 5, 9, 11};
+  std::mt19937 gen(7);
+  std::vector<float> ties(shape_numel(shape)), dy_values(shape_numel(shape));
+  for (float& v : ties) v = static_cast<float>(static_cast<int>(gen() % 5) - 2);
+  std::vector<float> nans = ties;
+  for (size_t i = 0; i < nans.size(); i += 37) nans[i] = std::numeric_limits<float>::quiet_NaN();
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (float& v : dy_values) v = u(gen);
+  struct Geometry {
+    int64_t k, s, pad;
+    bool ceil;
+  };
+  const int saved_threads = num_threads();
+  for (Geometry geo : {Geometry{3, 2, 0, false}, Geometry{3, 2, 1, false}, Geometry{3, 2, 0, true},
+                       Geometry{3, 1, 1, false}, Geometry{2, 2, 0, false}, Geometry{2, 1, 0, true}})
+    for (const auto* input : {&ties, &nans})
+      for (bool cl : {false, true})
+        for (int threads : {1, 2}) {
+          SCOPED_TRACE(::testing::Message()
+                       << "k" << geo.k << " s" << geo.s << " p" << geo.pad
+                       << (geo.ceil ? " ceil" : "") << (cl ? " NHWC" : "")
+                       << (input == &nans ? " NaN" : "") << " threads " << threads);
+          set_num_threads(threads);
+          MaxPool2d pool(geo.k, geo.s, geo.pad, geo.ceil);
+          Tensor x = Tensor::from_vector(*input, shape);
+          if (cl) x = x.contiguous(MemoryFormat::channels_last);
+          Tensor y = pool.forward(x);
+          std::vector<float> dy(dy_values.begin(), dy_values.begin() + y.numel());
+          MaxPoolReference ref = max_pool_reference(*input, shape, pool.params(), dy);
+          Tensor dyt = Tensor::from_vector(dy, y.shape());
+          if (cl) dyt = dyt.contiguous(MemoryFormat::channels_last);
+          EXPECT_TRUE(same_bits(y.to_vector<float>(), ref.y)) << "forward";
+          EXPECT_TRUE(same_bits(pool.backward(dyt).to_vector<float>(), ref.dx)) << "backward";
+          pool.eval();  // no argmax recorded: the same output
+          EXPECT_TRUE(same_bits(pool.forward(x).to_vector<float>(), ref.y)) << "eval forward";
+        }
+  set_num_threads(saved_threads);
 }
 
 }  // namespace
