@@ -8,7 +8,7 @@
 // The variants compute the same bits: the project compiles with -ffp-contract=off (no FMA is
 // formed from a*b+c, even where FMA is enabled) and without -ffast-math (the vectoriser never
 // reorders a float sum), so a wider ISA changes how many elements one instruction handles, never a
-// result. tests/kernels/test_cpu_isa.cpp checks that for every converted kernel.
+// result. tests/kernels/test_isa_variants.cpp checks that for every converted kernel.
 // kernels/cpu/isa_dispatch.h is the launcher kernels use; docs/kernels.md shows how.
 //
 // No compiler attributes here: .cu files include core/ headers.

@@ -27,8 +27,7 @@ void augment_batch(const Tensor& images, const Tensor& labels, const Tensor& ind
         for (int c = 0; c < p.channels; ++c)
           for (int64_t y = 0; y < p.out_h; ++y)
             for (int64_t x = 0; x < p.out_w; ++x)
-              o[(c * p.out_h + y) * p.out_w + x] =
-                  augment_value(p, plan, img, hw_in, p.in_w, 1, c, y, x);
+              *o++ = augment_value(p, plan, img, hw_in, p.in_w, 1, c, y, x);
         out_lab[b] = lab[i];
       }
     });

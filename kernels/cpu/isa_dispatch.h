@@ -6,22 +6,21 @@
 //   // any loop, e.g. a reduction or a chunk of a plan, compiled three times:
 //   float s = isa_call(cpu_isa(), [&] { return block_sum(p + b, e - b); });
 //
-// How: isa_call hands the body to one of three copies of a small function template, two of them
-// with GCC's/clang's `target` attribute and `flatten`. flatten inlines every call the body makes
-// (the lambda, the kernel's helpers, the MINIDL_HD element math of the op's header) into that copy,
-// and the compiler may inline default-target code into a wider-target caller, so the whole loop is
-// compiled and vectorised for that ISA: 4/8/16 floats per instruction. Nothing is compiled with
-// -mavx2 for the whole file, so no out-of-line inline function with AVX code can be picked by the
-// linker for a baseline caller (the ODR trap of per-ISA object files).
+// How: isa_call hands the body to one of three copies of a small function template, each marked
+// `flatten`, two also with GCC's/clang's `target` attribute. flatten inlines every call the body
+// makes (the lambda, the kernel's helpers, the MINIDL_HD element math of the op's header) into that
+// copy, and the compiler may inline default-target code into a wider-target caller, so the whole
+// loop is compiled and vectorised for that ISA: 4/8/16 floats per instruction. Nothing is compiled
+// with -mavx2 for the whole file, so no out-of-line inline function with AVX code can be picked by
+// the linker for a baseline caller (the ODR trap of per-ISA object files).
 //
 // Keep bodies to loops over element math: flatten also inlines whatever else they call. A call the
 // compiler cannot inline (a libm function, an extern function) runs its own, baseline code.
-// Results are identical across ISAs (core/cpu_isa.h says why); tests/kernels/test_cpu_isa.cpp
+// Results are identical across ISAs (core/cpu_isa.h says why); tests/kernels/test_isa_variants.cpp
 // checks every converted kernel, and a new one belongs there too.
 #pragma once
 
 #include <cstdint>
-#include <utility>
 
 #include "core/cpu_isa.h"
 #include "core/parallel.h"
