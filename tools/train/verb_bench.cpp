@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/context.h"
+#include "core/cpu_isa.h"
 #include "core/parallel.h"
 #include "core/text.h"
 #include "kernels/random.h"
@@ -90,6 +91,7 @@ int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
   std::printf("%s, input %s, batch %lld, %s (%d threads), %lld parameters\n", s.model.model.c_str(),
               a.shape.c_str(), static_cast<long long>(batch), dev.str().c_str(), num_threads(),
               static_cast<long long>(net->parameter_count()));
+  std::printf("cpu isa: %s\n", cpu_isa_summary().c_str());
   std::printf(
       "  forward  %8.2f ms  (%4.1f%%)\n  backward %8.2f ms  (%4.1f%%)\n  step     %8.2f ms  "
       "(%4.1f%%)\n",
