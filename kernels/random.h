@@ -85,10 +85,15 @@ MINIDL_HD float det_cos_2pi(float u) {
 
 // ---- the element functions ----
 
-// Uniform [0, 1): counter offset + i/4, output word i%4.
+// Uniform [0, 1): counter offset + i/4, output word i%4. The word is picked by selects, not by
+// r.v[i % 4]: an array index that varies per element keeps GCC from vectorising the loops that
+// call this (dropout: AVX-512 runs 16 elements at once, ~15x faster) and can put r in local
+// memory on a GPU; the value is the same.
 MINIDL_HD float philox_uniform_at(uint64_t seed, uint64_t offset, int64_t i) {
   Philox4 r = philox_block(seed, offset + static_cast<uint64_t>(i) / 4);
-  return uint_to_unit_float(r.v[i % 4]);
+  const int k = static_cast<int>(static_cast<uint64_t>(i) % 4);
+  const uint32_t w = k == 0 ? r.v[0] : k == 1 ? r.v[1] : k == 2 ? r.v[2] : r.v[3];
+  return uint_to_unit_float(w);
 }
 
 // Standard normal by Box-Muller: counter offset + i/2; words 2(i%2) and 2(i%2)+1.

@@ -44,4 +44,48 @@ bool has_gpu() {
   return cuda_device_count() > 0;
 }
 
+namespace {
+
+std::vector<std::vector<uint8_t>> bytes_of_all(const std::vector<Tensor>& ts) {
+  std::vector<std::vector<uint8_t>> out;
+  for (const Tensor& t : ts) {
+    Tensor c = t.to(Device::cpu()).contiguous();
+    const uint8_t* p = static_cast<const uint8_t*>(c.data_ptr());
+    out.emplace_back(p, p + c.nbytes());
+  }
+  return out;
+}
+
+}  // namespace
+
+::testing::AssertionResult same_bits_on_every_isa(const std::function<std::vector<Tensor>()>& run) {
+  const CpuIsa saved = cpu_isa();
+  struct Restore {
+    CpuIsa isa;
+    ~Restore() { set_cpu_isa(isa); }
+  } restore{saved};
+  set_cpu_isa(CpuIsa::baseline);
+  const std::vector<Tensor> ref_tensors = run();
+  const auto ref = bytes_of_all(ref_tensors);
+  for (CpuIsa isa : supported_cpu_isas()) {
+    if (isa == CpuIsa::baseline) continue;
+    set_cpu_isa(isa);
+    const auto got = bytes_of_all(run());
+    if (got.size() != ref.size())
+      return ::testing::AssertionFailure() << cpu_isa_name(isa) << " returned " << got.size()
+                                           << " tensors, baseline " << ref.size();
+    for (size_t t = 0; t < ref.size(); ++t) {
+      if (got[t] == ref[t]) continue;
+      size_t at = 0;
+      while (at < ref[t].size() && at < got[t].size() && got[t][at] == ref[t][at]) ++at;
+      return ::testing::AssertionFailure()
+             << "tensor " << t << " " << shape_str(ref_tensors[t].shape()) << " "
+             << dtype_name(ref_tensors[t].dtype()) << ": " << cpu_isa_name(isa)
+             << " differs from baseline first at byte " << at << " (element "
+             << at / dtype_size(ref_tensors[t].dtype()) << ")";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace minidl::testing

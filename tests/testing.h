@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "core/cpu_isa.h"
 #include "core/device.h"
 #include "core/tensor.h"
 
@@ -23,7 +25,20 @@ Tensor random_tensor(const Shape& shape, uint32_t seed, float lo = -1.f, float h
 
 bool has_gpu();
 
+// Runs `run` under the baseline CPU ISA, then under every wider one this CPU supports
+// (core/cpu_isa.h), and checks that each returns tensors with the baseline's bytes (NaN payloads
+// and the sign of zero included); restores the ISA afterwards. `run` must build its own outputs.
+::testing::AssertionResult same_bits_on_every_isa(const std::function<std::vector<Tensor>()>& run);
+
 }  // namespace minidl::testing
+
+// First line of a test that compares ISA variants: skipped where only the baseline exists.
+#define MINIDL_SKIP_WITHOUT_WIDER_ISA()                              \
+  do {                                                               \
+    if (::minidl::supported_cpu_isas().size() < 2)                   \
+      GTEST_SKIP() << "this CPU runs only the baseline ISA (flags: " \
+                   << ::minidl::cpu_flags_description() << ")";      \
+  } while (0)
 
 // First line of every CUDA test: without a GPU the test is skipped, not failed.
 // The message, "no GPU (<why>)", carries cuda_unavailable_reason() into the test logs and the

@@ -1,18 +1,18 @@
+// The CPU twin of the element-wise ops: every loop runs through the ISA launcher
+// (kernels/cpu/isa_dispatch.h), so it is vectorised for the widest ISA the CPU has.
 #include "kernels/elementwise.h"
 
-#include "core/parallel.h"
+#include "kernels/cpu/isa_dispatch.h"
 
 namespace minidl {
 namespace cpu {
 
 constexpr int64_t kGrain = 1 << 15;
 
-// Calls f(i) for every i in [0, n), in parallel chunks.
+// Calls f(i) for every i in [0, n), in parallel chunks compiled for cpu_isa().
 template <typename F>
 static void for_each_index(int64_t n, F f) {
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) f(i);
-  });
+  isa_parallel_for(n, kGrain, f);
 }
 
 template <typename T>
@@ -22,18 +22,21 @@ static void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Te
   const T* pb = b.data<T>();
   T* po = out.data<T>();
   if (bc.mode == Broadcast::same) {  // the common case, kept free of index math so it vectorises
+    const CpuIsa isa = cpu_isa();
     parallel_for(a.numel(), kGrain, [=](int64_t b, int64_t e) {
-      switch (op) {
-        case BinaryOp::add:
-          for (int64_t i = b; i < e; ++i) po[i] = pa[i] + pb[i];
-          break;
-        case BinaryOp::sub:
-          for (int64_t i = b; i < e; ++i) po[i] = pa[i] - pb[i];
-          break;
-        case BinaryOp::mul:
-          for (int64_t i = b; i < e; ++i) po[i] = pa[i] * pb[i];
-          break;
-      }
+      isa_call(isa, [=] {
+        switch (op) {
+          case BinaryOp::add:
+            for (int64_t i = b; i < e; ++i) po[i] = pa[i] + pb[i];
+            break;
+          case BinaryOp::sub:
+            for (int64_t i = b; i < e; ++i) po[i] = pa[i] - pb[i];
+            break;
+          case BinaryOp::mul:
+            for (int64_t i = b; i < e; ++i) po[i] = pa[i] * pb[i];
+            break;
+        }
+      });
     });
     return;
   }

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "core/parallel.h"
+#include "kernels/cpu/isa_dispatch.h"
 
 namespace minidl {
 namespace cpu {
@@ -22,12 +22,16 @@ static T block_sum(const T* p, int64_t n) {
 }
 
 // Sums p[0, n) in blocks of kReduceBlock: each block by block_sum, then the block sums in order.
+// The lanes fix the order, so the vectorised block_sum of a wide ISA adds the same numbers in the
+// same order as the baseline's.
 template <typename T>
 static T fixed_order_sum(const T* p, int64_t n) {
   int64_t blocks = parallel_chunks(n, kReduceBlock);
   std::vector<T> partial(static_cast<size_t>(blocks), T(0));
-  parallel_for(n, kReduceBlock,
-               [&](int64_t b, int64_t e) { partial[b / kReduceBlock] = block_sum(p + b, e - b); });
+  const CpuIsa isa = cpu_isa();
+  parallel_for(n, kReduceBlock, [&](int64_t b, int64_t e) {
+    partial[b / kReduceBlock] = isa_call(isa, [&] { return block_sum(p + b, e - b); });
+  });
   T total = 0;
   for (T s : partial) total += s;
   return total;

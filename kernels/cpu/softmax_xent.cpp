@@ -1,6 +1,6 @@
 #include <algorithm>
 
-#include "core/parallel.h"
+#include "kernels/cpu/isa_dispatch.h"
 #include "kernels/softmax_xent.h"
 
 namespace minidl {
@@ -20,9 +20,13 @@ void softmax_xent_forward(const Tensor& logits, const Tensor& labels, const Tens
     T* ploss = losses.data<T>();
     int64_t* pr = ranks.data<int64_t>();
     const T eps = static_cast<T>(smoothing);
+    // exp and log stay libm calls on every ISA; the max, scale and rank loops vectorise.
+    const CpuIsa isa = cpu_isa();
     parallel_for(N, std::max<int64_t>(1, 4096 / K), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        softmax_xent_row(pz + i * K, K, pl[i], eps, pp + i * K, ploss[i], pr[i]);
+      isa_call(isa, [&] {
+        for (int64_t i = b; i < e; ++i)
+          softmax_xent_row(pz + i * K, K, pl[i], eps, pp + i * K, ploss[i], pr[i]);
+      });
     });
   });
 }
@@ -36,9 +40,8 @@ void softmax_xent_backward(const Tensor& probs, const Tensor& labels, const Tens
     const T* pp = probs.data<T>();
     T* pd = dlogits.data<T>();
     const T eps = static_cast<T>(smoothing), sc = static_cast<T>(scale);
-    parallel_for(probs.numel(), 1 << 14, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) pd[i] = softmax_xent_grad(pp, pl, K, eps, sc, i);
-    });
+    isa_parallel_for(probs.numel(), 1 << 14,
+                     [=](int64_t i) { pd[i] = softmax_xent_grad(pp, pl, K, eps, sc, i); });
   });
 }
 

@@ -234,6 +234,30 @@ TEST(Cli, ScheduleAndBench) {
   r = run("bench --model lenet --batch-size 32 --iterations 2 --threads 2");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("img/s"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\ncpu isa: "), std::string::npos) << r.output;
+}
+
+// MINIDL_CPU_ISA (core/cpu_isa.h) for the child processes of one test.
+struct CpuIsaEnv {
+  explicit CpuIsaEnv(const char* value) { ::setenv("MINIDL_CPU_ISA", value, 1); }
+  ~CpuIsaEnv() { ::unsetenv("MINIDL_CPU_ISA"); }
+};
+
+TEST(Cli, ForcedCpuIsaIsPrintedAndABadOneIsBadUse) {
+  {
+    CpuIsaEnv env("baseline");
+    cli_test::Result r = run("bench --model lenet --batch-size 8 --iterations 2 --threads 1");
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("cpu isa: baseline (forced by MINIDL_CPU_ISA; of baseline"),
+              std::string::npos)
+        << r.output;
+  }
+  CpuIsaEnv env("avx9");
+  cli_test::Result r = run("schedule --lr 0.1 --iterations 3");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("MINIDL_CPU_ISA=avx9 is not an instruction set"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Kernel benchmark: CPU GEMM GFLOP/s for square sizes 256..2048 and element-wise GB/s beside
-// memcpy; on a GPU, cuBLAS TFLOP/s and element-wise GB/s beside a device-to-device copy.
+// memcpy (64 MiB tensors, bound by memory, and 512 KiB ones, which stay in L2 and show the
+// instruction set: MINIDL_CPU_ISA=baseline|avx2|avx512 to compare); on a GPU, cuBLAS TFLOP/s and
+// element-wise GB/s beside a device-to-device copy.
 //
 //   build/release/tools/minidl_bench_kernels [--cpu-only] [--gpu-only]
 //
@@ -15,8 +17,10 @@
 
 #include "core/context.h"
 #include "core/copy.h"
+#include "core/cpu_isa.h"
 #include "core/fill.h"
 #include "core/parallel.h"
+#include "kernels/dropout.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/random.h"
@@ -58,6 +62,52 @@ double time_gpu(const std::function<void()>& fn, Device dev, int reps = 50) {
   return a.elapsed_ms(b) / 1000.0 / reps;
 }
 
+// Element-wise GB/s of n-element f32 tensors, beside a copy of the same size.
+void bench_elementwise(Device dev, int64_t n,
+                       const std::function<double(const std::function<void()>&)>& timer) {
+  const bool gpu = dev.is_cuda();
+  Tensor x = Tensor::empty({n}, DType::f32, dev), y = Tensor::empty({n}, DType::f32, dev),
+         z = Tensor::empty({n}, DType::f32, dev);
+  uniform_(x, -1, 1, 3, 0);
+  uniform_(y, -1, 1, 4, 0);
+  double bytes = 4.0 * n;
+  Tensor sum_out = Tensor::empty({1}, DType::f32, dev), h = Tensor::empty({n}, DType::bf16, dev);
+  struct Row {
+    const char* name;
+    double bytes;
+    std::function<void()> fn;
+  };
+  std::vector<Row> rows = {
+      {gpu ? "device-to-device copy" : "memcpy (1 thread)", 2 * bytes,
+       [&] {
+         if (gpu)
+           copy_bytes(z.data_ptr(), dev, x.data_ptr(), dev, x.nbytes());
+         else
+           std::memcpy(z.data_ptr(), x.data_ptr(), x.nbytes());
+       }},
+      {"copy", 2 * bytes, [&] { copy(z, x); }},
+      {"fill", bytes, [&] { fill(z, 1.0); }},
+      {"scale  (z = a x)", 2 * bytes, [&] { scale(2.f, x, z); }},
+      {"add    (z = x + y)", 3 * bytes, [&] { add(x, y, z); }},
+      {"axpy   (y += a x)", 3 * bytes, [&] { axpy(0.5f, x, y); }},
+      {"relu_forward", 2 * bytes, [&] { relu_forward(x, z); }},
+      {"relu_backward", 3 * bytes, [&] { relu_backward(x, y, z); }},
+      {"cast f32 -> bf16", 1.5 * bytes, [&] { copy(h, x); }},
+      {"sum (all elements)", bytes, [&] { sum(x, sum_out); }},
+      {"dropout (p = 0.5)", 2 * bytes, [&] { dropout_forward(x, z, 0.5f, 7, 0); }},
+  };
+  double copy_gbs = 0;
+  std::printf("Element-wise, %lld f32 elements (GB/s = bytes read + written / time)\n",
+              static_cast<long long>(n));
+  for (const Row& r : rows) {
+    double s = timer(r.fn);
+    double gbs = r.bytes / s / 1e9;
+    if (copy_gbs == 0) copy_gbs = gbs;
+    std::printf("  %-24s %8.1f GB/s  %5.0f%% of %s\n", r.name, gbs, 100.0 * gbs / copy_gbs,
+                gpu ? "copy" : "memcpy");
+  }
+}
+
 void bench_device(Device dev) {
   bool gpu = dev.is_cuda();
   auto timer = [&](const std::function<void()>& fn) {
@@ -84,50 +134,12 @@ void bench_device(Device dev) {
                   s * 1e3);
   }
 
-  const int64_t n = gpu ? (int64_t(1) << 26) : (int64_t(1) << 24);  // 256 MiB / 64 MiB of f32
-  Tensor x = Tensor::empty({n}, DType::f32, dev), y = Tensor::empty({n}, DType::f32, dev),
-         z = Tensor::empty({n}, DType::f32, dev);
-  uniform_(x, -1, 1, 3, 0);
-  uniform_(y, -1, 1, 4, 0);
-  double bytes = 4.0 * n;
-  Tensor sum_out = Tensor::empty({1}, DType::f32, dev);
-  struct Row {
-    const char* name;
-    double bytes;
-    std::function<void()> fn;
-  };
-  std::vector<Row> rows = {
-      {gpu ? "device-to-device copy" : "memcpy (1 thread)", 2 * bytes,
-       [&] {
-         if (gpu)
-           copy_bytes(z.data_ptr(), dev, x.data_ptr(), dev, x.nbytes());
-         else
-           std::memcpy(z.data_ptr(), x.data_ptr(), x.nbytes());
-       }},
-      {"copy", 2 * bytes, [&] { copy(z, x); }},
-      {"fill", bytes, [&] { fill(z, 1.0); }},
-      {"scale  (z = a x)", 2 * bytes, [&] { scale(2.f, x, z); }},
-      {"add    (z = x + y)", 3 * bytes, [&] { add(x, y, z); }},
-      {"axpy   (y += a x)", 3 * bytes, [&] { axpy(0.5f, x, y); }},
-      {"relu_forward", 2 * bytes, [&] { relu_forward(x, z); }},
-      {"relu_backward", 3 * bytes, [&] { relu_backward(x, y, z); }},
-      {"cast f32 -> bf16", 1.5 * bytes,
-       [&] {
-         static Tensor h;
-         if (!h.defined()) h = Tensor::empty({n}, DType::bf16, dev);
-         copy(h, x);
-       }},
-      {"sum (all elements)", bytes, [&] { sum(x, sum_out); }},
-  };
-  double copy_gbs = 0;
-  std::printf("Element-wise, %lld f32 elements (GB/s = bytes read + written / time)\n",
-              static_cast<long long>(n));
-  for (const Row& r : rows) {
-    double s = timer(r.fn);
-    double gbs = r.bytes / s / 1e9;
-    if (copy_gbs == 0) copy_gbs = gbs;
-    std::printf("  %-24s %8.1f GB/s  %5.0f%% of %s\n", r.name, gbs, 100.0 * gbs / copy_gbs,
-                gpu ? "copy" : "memcpy");
+  // Memory-bound sizes, then (CPU) one that stays in L2, where the instruction set shows.
+  if (gpu) {
+    bench_elementwise(dev, int64_t(1) << 26, timer);  // 256 MiB of f32 per tensor
+  } else {
+    bench_elementwise(dev, int64_t(1) << 24, timer);  // 64 MiB
+    bench_elementwise(dev, int64_t(1) << 17, timer);  // 512 KiB: in L2 (per core: half of each)
   }
 }
 
@@ -150,6 +162,7 @@ int main(int argc, char** argv) {
   try {
     std::printf("minidl kernel benchmark (%s build, %d CUDA device(s))\n",
                 MINIDL_WITH_CUDA ? "CUDA" : "CPU-only", cuda_device_count());
+    std::printf("cpu isa: %s\n", cpu_isa_summary().c_str());
     if (cpu) bench_device(Device::cpu());
     if (gpu && cuda_device_count() > 0)
       bench_device(Device::cuda(0));

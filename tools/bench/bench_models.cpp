@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/cpu_isa.h"
 #include "core/parallel.h"
 #include "core/text.h"
 #include "kernels/conv.h"
@@ -373,6 +374,7 @@ int main(int argc, char** argv) {
                 o.device.str().c_str());
     if (!o.device.is_cuda()) std::printf(" (%d threads)", num_threads());
     std::printf(": zero_grad + forward + loss + backward + SGD step, synthetic data\n");
+    std::printf("cpu isa: %s\n", cpu_isa_summary().c_str());
     if (!o.device.is_cuda())
       std::printf("cpu convolutions: %s (MINIDL_CPU_CONV=onednn|reference)\n",
                   cpu_conv_name(cpu_conv()));

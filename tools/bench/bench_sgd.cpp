@@ -8,7 +8,8 @@
 // values it reads master, g, m and writes master, m and the 2-byte value: 22 B); the non-finite
 // check reads g once more (4 B). "update GB/s" counts the update's bytes only, "moved GB/s" all
 // of them. The parameter shapes are built here, their totals checked against the published
-// counts, and packed into one arena as a model's parameters are (layers/arena.h). Times are medians (CPU) or event-timed averages over many steps (GPU).
+// counts, and packed into one arena as a model's parameters are (layers/arena.h). Times are medians
+// (CPU) or event-timed averages over many steps (GPU).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/cpu_isa.h"
 #include "core/parallel.h"
 #include "kernels/elementwise.h"
 #include "kernels/random.h"
@@ -224,6 +226,7 @@ int main(int argc, char** argv) {
         MINIDL_WITH_CUDA ? "CUDA" : "CPU-only", cuda_device_count(),
         static_cast<long long>(total(r56)), r56.size(), static_cast<long long>(total(r50)),
         r50.size());
+    std::printf("cpu isa: %s\n", cpu_isa_summary().c_str());
     if (cpu) bench_device(Device::cpu());
     if (gpu && cuda_device_count() > 0)
       bench_device(Device::cuda(0));

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "core/cpu_isa.h"
 #include "core/error.h"
 #include "dist/communicator.h"
 #include "tools/train/cli.h"
@@ -68,6 +69,12 @@ int main(int argc, char** argv) {
                    known.c_str());
       return cli::kUsage;
     }
+  }
+  try {
+    cpu_isa();  // the kernels' instruction set, chosen now: a bad MINIDL_CPU_ISA is bad use
+  } catch (const Error& e) {
+    std::fprintf(stderr, "minidl_train: %s\n", strip_location(e.what()).c_str());
+    return cli::kUsage;
   }
   try {
     app.parse(argc, argv);

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/context.h"
+#include "core/cpu_isa.h"
 #include "core/parallel.h"
 #include "core/text.h"
 #include "kernels/conv.h"
@@ -91,7 +92,8 @@ int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
   std::printf("%s, input %s, batch %lld, %s (%d threads), %lld parameters\n", s.model.model.c_str(),
               a.shape.c_str(), static_cast<long long>(batch), dev.str().c_str(), num_threads(),
               static_cast<long long>(net->parameter_count()));
-  if (!dev.is_cuda()) std::printf("  cpu convolutions: %s\n", cpu_conv_name(cpu_conv()));
+  std::printf("cpu isa: %s\n", cpu_isa_summary().c_str());
+  if (!dev.is_cuda()) std::printf("cpu convolutions: %s\n", cpu_conv_name(cpu_conv()));
   std::printf(
       "  forward  %8.2f ms  (%4.1f%%)\n  backward %8.2f ms  (%4.1f%%)\n  step     %8.2f ms  "
       "(%4.1f%%)\n",
