@@ -282,7 +282,12 @@ struct Chunks {
 };
 Chunks chunks(const ConvGeometry& g) {
   if (openmp_threads()) return {g.N, 1};
-  const int64_t images = std::clamp<int64_t>(kPositions / (g.OH * g.OW), 1, g.N);
+  // About N*P / kPositions chunks, rounded up to a multiple of 4 so that 1, 2 or 4 threads get equal
+  // shares, then equal images per chunk (the last may have fewer).
+  const int64_t P = g.OH * g.OW;
+  int64_t count = (g.N * P + kPositions - 1) / kPositions;
+  count = std::min(g.N, (count + 3) / 4 * 4);
+  const int64_t images = (g.N + count - 1) / count;
   return {images, (g.N + images - 1) / images};
 }
 
