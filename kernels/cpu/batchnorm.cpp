@@ -2,11 +2,13 @@
 // `outer` runs of `inner` contiguous values (NCHW: N runs of H*W) are read in order. Each run is
 // summed in 8 lanes of T, the runs' sums in double, so f32 statistics over large batches stay
 // accurate. The variance comes from one pass over x - shift (shift = the channel's first value).
+// Each chunk of channels runs through the ISA launcher (kernels/cpu/isa_dispatch.h): the 8-lane
+// sums and the element loops use the widest vectors the CPU has; the lanes, and so the bits, stay.
 #include <algorithm>
 #include <cstring>
 
-#include "core/parallel.h"
 #include "kernels/batchnorm.h"
+#include "kernels/cpu/isa_dispatch.h"
 
 namespace minidl {
 namespace cpu {
@@ -104,28 +106,32 @@ void forward_train_typed(const Tensor& x, const Tensor& gamma, const Tensor& bet
   T *prm = running_mean.defined() ? running_mean.data<T>() : nullptr,
     *prv = running_var.defined() ? running_var.data<T>() : nullptr;
   const int64_t count = v.outer * v.inner;
+  const CpuIsa isa = cpu_isa();
   parallel_for(v.C, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      // One pass: sums of d = x - shift and d^2, shifted by the channel's first value so that
-      // the variance (E[d^2] - E[d]^2, in double) does not cancel when |mean| >> std.
-      const double shift = px[c * v.cs];  // exactly representable in T
-      double sum = 0, sq = 0;
-      for_each_run(v, c, [&](int64_t off, int64_t n) {
-        run_moments(px + off, n, static_cast<T>(shift), sum, sq);
-      });
-      const double mean_d = sum / static_cast<double>(count);
-      const T mean = static_cast<T>(shift + mean_d);
-      sq = std::max(0.0, sq - sum * mean_d);
-      const T var = static_cast<T>(sq / static_cast<double>(count));
-      const T invstd = bn_invstd(var, eps);
-      pm[c] = mean;
-      pi[c] = invstd;
-      if (prm) bn_running_update(prm[c], prv[c], mean, var, count, momentum);
-      const T g = pg ? pg[c] : T(1), b = pb ? pb[c] : T(0);
-      for_each_run(v, c, [&](int64_t off, int64_t n) {
-        for (int64_t i = 0; i < n; ++i) py[off + i] = bn_normalize(px[off + i], mean, invstd, g, b);
-      });
-    }
+    isa_call(isa, [&] {
+      for (int64_t c = c0; c < c1; ++c) {
+        // One pass: sums of d = x - shift and d^2, shifted by the channel's first value so that
+        // the variance (E[d^2] - E[d]^2, in double) does not cancel when |mean| >> std.
+        const double shift = px[c * v.cs];  // exactly representable in T
+        double sum = 0, sq = 0;
+        for_each_run(v, c, [&](int64_t off, int64_t n) {
+          run_moments(px + off, n, static_cast<T>(shift), sum, sq);
+        });
+        const double mean_d = sum / static_cast<double>(count);
+        const T mean = static_cast<T>(shift + mean_d);
+        sq = std::max(0.0, sq - sum * mean_d);
+        const T var = static_cast<T>(sq / static_cast<double>(count));
+        const T invstd = bn_invstd(var, eps);
+        pm[c] = mean;
+        pi[c] = invstd;
+        if (prm) bn_running_update(prm[c], prv[c], mean, var, count, momentum);
+        const T g = pg ? pg[c] : T(1), b = pb ? pb[c] : T(0);
+        for_each_run(v, c, [&](int64_t off, int64_t n) {
+          for (int64_t i = 0; i < n; ++i)
+            py[off + i] = bn_normalize(px[off + i], mean, invstd, g, b);
+        });
+      }
+    });
   });
 }
 
@@ -137,14 +143,18 @@ void forward_eval_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta
   T* py = y.data<T>();
   const T *pg = ptr_or_null<T>(gamma), *pb = ptr_or_null<T>(beta);
   const T *prm = running_mean.data<T>(), *prv = running_var.data<T>();
+  const CpuIsa isa = cpu_isa();
   parallel_for(v.C, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      const T mean = prm[c], invstd = bn_invstd(prv[c], eps);
-      const T g = pg ? pg[c] : T(1), b = pb ? pb[c] : T(0);
-      for_each_run(v, c, [&](int64_t off, int64_t n) {
-        for (int64_t i = 0; i < n; ++i) py[off + i] = bn_normalize(px[off + i], mean, invstd, g, b);
-      });
-    }
+    isa_call(isa, [&] {
+      for (int64_t c = c0; c < c1; ++c) {
+        const T mean = prm[c], invstd = bn_invstd(prv[c], eps);
+        const T g = pg ? pg[c] : T(1), b = pb ? pb[c] : T(0);
+        for_each_run(v, c, [&](int64_t off, int64_t n) {
+          for (int64_t i = 0; i < n; ++i)
+            py[off + i] = bn_normalize(px[off + i], mean, invstd, g, b);
+        });
+      }
+    });
   });
 }
 
@@ -159,26 +169,29 @@ void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor& gamma
   T *pdg = dgamma.defined() ? dgamma.data<T>() : nullptr,
     *pdb = dbeta.defined() ? dbeta.data<T>() : nullptr;
   const double count = static_cast<double>(v.outer * v.inner);
+  const CpuIsa isa = cpu_isa();
   parallel_for(v.C, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      const T mean = pm[c], invstd = pi[c];
-      double sum_dy = 0, sum_dy_xhat = 0;
-      for_each_run(v, c, [&](int64_t off, int64_t n) {
-        run_dots(px + off, pdy + off, n, mean, sum_dy, sum_dy_xhat);
-      });
-      sum_dy_xhat *= invstd;
-      if (pdg) pdg[c] += static_cast<T>(sum_dy_xhat);
-      if (pdb) pdb[c] += static_cast<T>(sum_dy);
-      if (!pdx) continue;
-      const T g = pg ? pg[c] : T(1);
-      const T mean_dy = static_cast<T>(sum_dy / count),
-              mean_dy_xhat = static_cast<T>(sum_dy_xhat / count);
-      for_each_run(v, c, [&](int64_t off, int64_t n) {
-        for (int64_t i = 0; i < n; ++i)
-          pdx[off + i] = bn_backward_element(pdy[off + i], px[off + i], mean, invstd, g, mean_dy,
-                                             mean_dy_xhat);
-      });
-    }
+    isa_call(isa, [&] {
+      for (int64_t c = c0; c < c1; ++c) {
+        const T mean = pm[c], invstd = pi[c];
+        double sum_dy = 0, sum_dy_xhat = 0;
+        for_each_run(v, c, [&](int64_t off, int64_t n) {
+          run_dots(px + off, pdy + off, n, mean, sum_dy, sum_dy_xhat);
+        });
+        sum_dy_xhat *= invstd;
+        if (pdg) pdg[c] += static_cast<T>(sum_dy_xhat);
+        if (pdb) pdb[c] += static_cast<T>(sum_dy);
+        if (!pdx) continue;
+        const T g = pg ? pg[c] : T(1);
+        const T mean_dy = static_cast<T>(sum_dy / count),
+                mean_dy_xhat = static_cast<T>(sum_dy_xhat / count);
+        for_each_run(v, c, [&](int64_t off, int64_t n) {
+          for (int64_t i = 0; i < n; ++i)
+            pdx[off + i] = bn_backward_element(pdy[off + i], px[off + i], mean, invstd, g, mean_dy,
+                                               mean_dy_xhat);
+        });
+      }
+    });
   });
 }
 

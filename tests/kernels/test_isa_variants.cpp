@@ -7,9 +7,13 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/add_relu.h"
 #include "kernels/augment.h"
+#include "kernels/batchnorm.h"
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"
+#include "kernels/image_layout.h"
+#include "kernels/pool.h"
 #include "kernels/reduce.h"
 #include "kernels/softmax_xent.h"
 #include "tests/testing.h"
@@ -154,6 +158,114 @@ TEST(IsaVariants, Augment) {
     })) << "random_crop "
         << random_crop;
   }
+}
+
+TEST(IsaVariants, AddRelu) {
+  MINIDL_SKIP_WITHOUT_WIDER_ISA();
+  for (DType dt : {DType::f32, DType::f64})
+    for (int64_t n : kSizes) {
+      Tensor a = with_specials(n, 51, dt), b = with_specials(n, 52, dt);
+      EXPECT_TRUE(same_bits_on_every_isa([&] {
+        Tensor y = Tensor::empty({n}, dt), g = Tensor::empty({n}, dt);
+        add_relu_forward(a, b, y);
+        add_relu_backward(y, b, g);
+        return std::vector<Tensor>{y, g};
+      })) << dtype_name(dt)
+          << " n=" << n;
+    }
+}
+
+// 4-d [N, C, H, W] of values in [-2, 2) (specials every 13th when asked), NCHW or channels-last.
+Tensor image(const Shape& s, uint32_t seed, DType dt, bool channels_last, bool specials) {
+  const int64_t n = s[0] * s[1] * s[2] * s[3];
+  Tensor t = (specials ? with_specials(n, seed, dt) : random_tensor({n}, seed, -2.f, 2.f).to(dt))
+                 .reshape(s);
+  return channels_last ? t.contiguous(MemoryFormat::channels_last) : t;
+}
+
+// Shapes with H*W below, at and above the 8-lane width, odd channel counts, many channels (the
+// C-wide loops of channels-last), and [N, C] (BatchNorm1d).
+const Shape kBnShapes[] = {
+    {3, 5, 1, 1}, {2, 3, 3, 5}, {4, 7, 9, 11}, {5, 19, 7, 7}, {2, 33, 17, 3}};
+
+TEST(IsaVariants, BatchNorm) {
+  MINIDL_SKIP_WITHOUT_WIDER_ISA();
+  for (DType dt : {DType::f32, DType::f64})
+    for (const Shape& s : kBnShapes)
+      for (bool cl : {false, true}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " " + shape_str(s) + (cl ? " NHWC" : " NCHW"));
+        const int64_t C = s[1];
+        // Finite x for the statistics (one NaN would make a whole channel NaN), with |mean| > std
+        // (the shifted one-pass variance); NaN and infinities go through the eval forward.
+        Tensor x = random_tensor(s, 61, 1.f, 5.f).to(dt);
+        if (cl) x = x.contiguous(MemoryFormat::channels_last);
+        // dy finite too: a NaN in dy makes its channel's sums, and so every dx of the channel, NaN,
+        // and which operand's NaN an AVX instruction passes on (the sign bit) may differ.
+        Tensor dy = image(s, 62, dt, cl, false), xs = image(s, 63, dt, cl, true);
+        Tensor gamma = random_tensor({C}, 64, 0.5f, 1.5f).to(dt),
+               beta = random_tensor({C}, 65).to(dt);
+        Tensor rm0 = random_tensor({C}, 66).to(dt), rv0 = random_tensor({C}, 67, 0.5f, 2.f).to(dt);
+        EXPECT_TRUE(same_bits_on_every_isa([&] {
+          Tensor y = empty_like_layout(s, x), ye = empty_like_layout(s, x),
+                 dx = empty_like_layout(s, x);
+          Tensor mean = Tensor::empty({C}, dt), invstd = Tensor::empty({C}, dt);
+          Tensor rm = rm0.clone(), rv = rv0.clone();
+          Tensor dg = Tensor::zeros({C}, dt), db = Tensor::zeros({C}, dt);
+          batchnorm_forward_train(x, gamma, beta, y, mean, invstd, rm, rv, 0.1, 1e-5);
+          batchnorm_forward_eval(xs, gamma, beta, rm, rv, ye, 1e-5);  // NaN/inf in x
+          batchnorm_backward_train(x, dy, gamma, mean, invstd, dx, dg, db);
+          return std::vector<Tensor>{y, mean, invstd, rm, rv, ye, dx, dg, db};
+        }));
+      }
+}
+
+TEST(IsaVariants, Pool) {
+  MINIDL_SKIP_WITHOUT_WIDER_ISA();
+  PoolParams lenet;  // 2x2 stride 2
+  lenet.kernel_h = lenet.kernel_w = 2, lenet.stride_h = lenet.stride_w = 2;
+  PoolParams padded;  // 3x3 stride 2 pad 1, ceil mode: clipped windows at both edges
+  padded.kernel_h = padded.kernel_w = 3, padded.stride_h = padded.stride_w = 2;
+  padded.pad_h = padded.pad_w = 1, padded.ceil_mode = true, padded.count_include_pad = false;
+  for (DType dt : {DType::f32, DType::f64})
+    for (const Shape& s : {Shape{2, 3, 9, 11}, Shape{3, 17, 8, 8}, Shape{1, 1, 5, 3}})
+      for (bool cl : {false, true})
+        for (const PoolParams* p : {&lenet, &padded}) {
+          SCOPED_TRACE(std::string(dtype_name(dt)) + " " + shape_str(s) + (cl ? " NHWC" : " NCHW") +
+                       (p == &lenet ? " 2x2/2" : " 3x3/2 pad 1 ceil"));
+          Tensor x = image(s, 71, dt, cl, true);
+          const PoolGeometry g = pool_geometry("test", x, *p);
+          const Shape os{s[0], s[1], g.out.H, g.out.W};
+          Tensor dy = image(os, 72, dt, cl, true);
+          EXPECT_TRUE(same_bits_on_every_isa([&] {
+            Tensor ym = empty_like_layout(os, x), ya = empty_like_layout(os, x);
+            Tensor am = Tensor::empty(os, DType::i32, Device::cpu(),
+                                      cl ? MemoryFormat::channels_last : MemoryFormat::contiguous);
+            Tensor dxm = empty_like_layout(s, x), dxa = empty_like_layout(s, x);
+            pool2d_forward(PoolKind::max, x, ym, am, *p);
+            pool2d_backward(PoolKind::max, dy, am, dxm, *p);
+            pool2d_forward(PoolKind::avg, x, ya, Tensor(), *p);
+            pool2d_backward(PoolKind::avg, dy, Tensor(), dxa, *p);
+            return std::vector<Tensor>{ym, am, dxm, ya, dxa};
+          }));
+        }
+}
+
+TEST(IsaVariants, GlobalAvgPool) {
+  MINIDL_SKIP_WITHOUT_WIDER_ISA();
+  for (DType dt : {DType::f32, DType::f64})
+    for (const Shape& s :
+         {Shape{2, 3, 1, 1}, Shape{3, 5, 7, 7}, Shape{2, 37, 5, 3}, Shape{128, 64, 7, 7}})
+      for (bool cl : {false, true}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " " + shape_str(s) + (cl ? " NHWC" : " NCHW"));
+        Tensor x = image(s, 81, dt, cl, true);
+        Tensor dy = image({s[0], s[1], 1, 1}, 82, dt, false, true);
+        EXPECT_TRUE(same_bits_on_every_isa([&] {
+          Tensor y = Tensor::empty({s[0], s[1], 1, 1}, dt), dx = empty_like_layout(s, x);
+          global_avg_pool_forward(x, y);
+          global_avg_pool_backward(dy, dx);
+          return std::vector<Tensor>{y, dx};
+        }));
+      }
 }
 
 }  // namespace
