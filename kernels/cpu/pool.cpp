@@ -10,6 +10,7 @@
 // ISA.
 #include <algorithm>
 
+#include "core/parallel.h"
 #include "kernels/cpu/isa_dispatch.h"
 #include "kernels/pool.h"
 
@@ -30,12 +31,23 @@ void for_each_unit(int64_t units, int64_t per_unit, F f) {
   isa_parallel_for(units, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_unit)), f);
 }
 
+// The same without the ISA launcher, for max pooling's forward: its window walk (a load whose
+// address depends on the last comparison) does not vectorise, and the AVX-512 copy was 12% slower
+// (lenet's 128x20x24x24 layer: 2.5 -> 2.8 ms, 2 threads).
+template <typename F>
+void for_each_unit_plain(int64_t units, int64_t per_unit, F f) {
+  parallel_for(units, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_unit)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t u = b; u < e; ++u) f(u);
+               });
+}
+
 // argmax may be null (eval mode: nothing recorded).
 template <typename T>
 void max_forward(const T* x, T* y, int32_t* argmax, const PoolGeometry& g) {
   const int64_t HW = g.in.H * g.in.W, OHW = g.out.H * g.out.W;
   if (!g.in.channels_last) {  // plane p = n * C + c: x + p * HW, y + p * OHW
-    for_each_unit(g.in.N * g.in.C, OHW * g.KH * g.KW, [&](int64_t p) {
+    for_each_unit_plain(g.in.N * g.in.C, OHW * g.KH * g.KW, [&](int64_t p) {
       const T* plane = x + p * HW;
       int64_t j = p * OHW;
       for (int64_t oh = 0; oh < g.out.H; ++oh)
@@ -46,7 +58,7 @@ void max_forward(const T* x, T* y, int32_t* argmax, const PoolGeometry& g) {
     return;
   }
   const int64_t C = g.in.C;  // NHWC: image n; channel c's plane starts at x + n * HW * C + c
-  for_each_unit(g.in.N, OHW * C * g.KH * g.KW, [&](int64_t n) {
+  for_each_unit_plain(g.in.N, OHW * C * g.KH * g.KW, [&](int64_t n) {
     int64_t j = n * OHW * C;
     for (int64_t oh = 0; oh < g.out.H; ++oh)
       for (int64_t ow = 0; ow < g.out.W; ++ow)
@@ -133,7 +145,22 @@ void global_avg_pool_forward(const Tensor& x, const Tensor& y, ImageLayout l, St
     T* py = y.data<T>();
     const int64_t HW = l.H * l.W, C = l.C;
     if (!l.channels_last) {
-      for_each_unit(l.N * C, HW, [&](int64_t j) { py[j] = global_avg_pool_element(px, l, j); });
+      // Groups of 8 planes summed side by side, each in the element function's order: 8
+      // independent chains of additions (one chain waits on every add's latency).
+      constexpr int64_t G = 8;
+      const int64_t planes = l.N * C;
+      for_each_unit((planes + G - 1) / G, G * HW, [&](int64_t u) {
+        const int64_t j0 = u * G;
+        if (j0 + G > planes) {
+          for (int64_t j = j0; j < planes; ++j) py[j] = global_avg_pool_element(px, l, j);
+          return;
+        }
+        T acc[G] = {};
+        const T* x0 = px + j0 * HW;
+        for (int64_t q = 0; q < HW; ++q)
+          for (int64_t k = 0; k < G; ++k) acc[k] += x0[k * HW + q];
+        for (int64_t k = 0; k < G; ++k) py[j0 + k] = acc[k] / static_cast<T>(HW);
+      });
       return;
     }
     // NHWC: y[n, c] = (0 + x[n, 0, c] + x[n, 1, c] + ...) / HW, the element function's sum,

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "kernels/add_relu.h"
@@ -265,6 +266,16 @@ TEST(IsaVariants, GlobalAvgPool) {
           global_avg_pool_backward(dy, dx);
           return std::vector<Tensor>{y, dx};
         }));
+        if (dt != DType::f32) continue;
+        // The CPU loops (8 planes side by side, channels of a pixel at once) sum in the element
+        // function's order, which the CUDA twin runs: the same bits, NaN payloads included.
+        Tensor y = Tensor::empty({s[0], s[1], 1, 1});
+        global_avg_pool_forward(x, y);
+        const ImageLayout l = image_layout("test", x, "x");
+        for (int64_t j = 0; j < s[0] * s[1]; ++j) {
+          const float ref = global_avg_pool_element(x.data<float>(), l, j);
+          ASSERT_EQ(std::memcmp(&ref, y.data<float>() + j, sizeof ref), 0) << "plane " << j;
+        }
       }
 }
 
