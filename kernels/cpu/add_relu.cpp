@@ -1,9 +1,8 @@
 // CPU add + ReLU: plain loops over parallel chunks (the header's element math; the loops are free
-// of index math so that they vectorise, for the widest ISA the CPU has:
-// kernels/cpu/isa_dispatch.h). Each element is read and written at one index, so the outputs may
-// alias the inputs.
+// of index math so that they vectorise). Each element is read and written at one index, so the
+// outputs may alias the inputs.
 #include "kernels/add_relu.h"
-#include "kernels/cpu/isa_dispatch.h"
+#include "core/parallel.h"
 
 namespace minidl {
 namespace cpu {
@@ -16,7 +15,9 @@ void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y, Stream)
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* py = y.data<T>();
-    isa_parallel_for(a.numel(), kGrain, [=](int64_t i) { py[i] = add_relu_element(pa[i], pb[i]); });
+    parallel_for(a.numel(), kGrain, [=](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) py[i] = add_relu_element(pa[i], pb[i]);
+    });
   });
 }
 
@@ -26,8 +27,9 @@ void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& g, Strea
     const T* py = y.data<T>();
     const T* pdy = dy.data<T>();
     T* pg = g.data<T>();
-    isa_parallel_for(y.numel(), kGrain,
-                     [=](int64_t i) { pg[i] = add_relu_backward_element(py[i], pdy[i]); });
+    parallel_for(y.numel(), kGrain, [=](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) pg[i] = add_relu_backward_element(py[i], pdy[i]);
+    });
   });
 }
 

@@ -5,9 +5,9 @@
 // element functions over the output (forward) or the input (backward), in parallel chunks. Global
 // average pooling walks planes (NCHW) or images (NHWC, summing all channels of a pixel at once, in
 // the element function's order per channel); its backward fills planes or pixels with dy / (H*W)
-// instead of dividing every index into coordinates (5x slower). Every loop runs through the ISA
-// launcher (kernels/cpu/isa_dispatch.h); no sum changes order, so the bits are the same on every
-// ISA.
+// instead of dividing every index into coordinates (10-20x slower). Global average pooling runs
+// through the ISA launcher (kernels/cpu/isa_dispatch.h); no sum changes order, so the bits are the
+// same on every ISA.
 #include <algorithm>
 
 #include "core/parallel.h"
@@ -22,24 +22,27 @@ constexpr int64_t kGrain = 1 << 12;
 
 template <typename F>
 void for_each_index(int64_t n, F f) {
-  isa_parallel_for(n, kGrain, f);
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) f(i);
+  });
 }
 
 // Parallel over the `units` (planes or images) that each hold `per_unit` outputs.
 template <typename F>
 void for_each_unit(int64_t units, int64_t per_unit, F f) {
-  isa_parallel_for(units, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_unit)), f);
-}
-
-// The same without the ISA launcher, for max pooling's forward: its window walk (a load whose
-// address depends on the last comparison) does not vectorise, and the AVX-512 copy was 12% slower
-// (lenet's 128x20x24x24 layer: 2.5 -> 2.8 ms, 2 threads).
-template <typename F>
-void for_each_unit_plain(int64_t units, int64_t per_unit, F f) {
   parallel_for(units, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_unit)),
                [&](int64_t b, int64_t e) {
                  for (int64_t u = b; u < e; ++u) f(u);
                });
+}
+
+// The same through the ISA launcher: for global average pooling only. Max pooling's window walk (a
+// load whose address depends on the last comparison), its scatter and average pooling's index
+// arithmetic do not vectorise; their AVX-512 copies were 2-12% slower or no faster (lenet's
+// 128x20x24x24 max pool forward 2.5 -> 2.8 ms, 2 threads).
+template <typename F>
+void for_each_unit_isa(int64_t units, int64_t per_unit, F f) {
+  isa_parallel_for(units, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_unit)), f);
 }
 
 // argmax may be null (eval mode: nothing recorded).
@@ -47,7 +50,7 @@ template <typename T>
 void max_forward(const T* x, T* y, int32_t* argmax, const PoolGeometry& g) {
   const int64_t HW = g.in.H * g.in.W, OHW = g.out.H * g.out.W;
   if (!g.in.channels_last) {  // plane p = n * C + c: x + p * HW, y + p * OHW
-    for_each_unit_plain(g.in.N * g.in.C, OHW * g.KH * g.KW, [&](int64_t p) {
+    for_each_unit(g.in.N * g.in.C, OHW * g.KH * g.KW, [&](int64_t p) {
       const T* plane = x + p * HW;
       int64_t j = p * OHW;
       for (int64_t oh = 0; oh < g.out.H; ++oh)
@@ -58,7 +61,7 @@ void max_forward(const T* x, T* y, int32_t* argmax, const PoolGeometry& g) {
     return;
   }
   const int64_t C = g.in.C;  // NHWC: image n; channel c's plane starts at x + n * HW * C + c
-  for_each_unit_plain(g.in.N, OHW * C * g.KH * g.KW, [&](int64_t n) {
+  for_each_unit(g.in.N, OHW * C * g.KH * g.KW, [&](int64_t n) {
     int64_t j = n * OHW * C;
     for (int64_t oh = 0; oh < g.out.H; ++oh)
       for (int64_t ow = 0; ow < g.out.W; ++ow)
@@ -149,7 +152,7 @@ void global_avg_pool_forward(const Tensor& x, const Tensor& y, ImageLayout l, St
       // independent chains of additions (one chain waits on every add's latency).
       constexpr int64_t G = 8;
       const int64_t planes = l.N * C;
-      for_each_unit((planes + G - 1) / G, G * HW, [&](int64_t u) {
+      for_each_unit_isa((planes + G - 1) / G, G * HW, [&](int64_t u) {
         const int64_t j0 = u * G;
         if (j0 + G > planes) {
           for (int64_t j = j0; j < planes; ++j) py[j] = global_avg_pool_element(px, l, j);
@@ -165,7 +168,7 @@ void global_avg_pool_forward(const Tensor& x, const Tensor& y, ImageLayout l, St
     }
     // NHWC: y[n, c] = (0 + x[n, 0, c] + x[n, 1, c] + ...) / HW, the element function's sum,
     // accumulated in y for all channels of a pixel at once (contiguous: vectorised).
-    for_each_unit(l.N, HW * C, [&](int64_t n) {
+    for_each_unit_isa(l.N, HW * C, [&](int64_t n) {
       T* out = py + n * C;
       const T* image = px + n * HW * C;
       for (int64_t c = 0; c < C; ++c) out[c] = T(0);
@@ -186,14 +189,14 @@ void global_avg_pool_backward(const Tensor& dy, const Tensor& dx, ImageLayout l,
     const int64_t HW = l.H * l.W, C = l.C;
     const T inv = T(1) / static_cast<T>(HW);
     if (!l.channels_last) {
-      for_each_unit(l.N * C, HW, [&](int64_t p) {
+      for_each_unit_isa(l.N * C, HW, [&](int64_t p) {
         const T v = pdy[p] * inv;
         T* plane = pdx + p * HW;
         for (int64_t q = 0; q < HW; ++q) plane[q] = v;
       });
       return;
     }
-    for_each_unit(l.N * HW, C, [&](int64_t u) {  // pixel u of image n = u / HW
+    for_each_unit_isa(l.N * HW, C, [&](int64_t u) {  // pixel u of image n = u / HW
       const T* g = pdy + (u / HW) * C;
       T* pixel = pdx + u * C;
       for (int64_t c = 0; c < C; ++c) pixel[c] = g[c] * inv;
