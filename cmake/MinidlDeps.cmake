@@ -50,13 +50,14 @@ target_compile_definitions(minidl_yaml INTERFACE MINIDL_WITH_YAML=$<BOOL:${MINID
 
 # oneDNN (Debian's libdnnl-dev): the CPU convolutions (kernels/cpu/conv_onednn.cpp), as in PyTorch.
 # MINIDL_ONEDNN = AUTO | ON | OFF. Debian ships it as a shared library only, so MINIDL_PORTABLE builds
-# (the GPU machine's bundle) leave it out and convolve with the reference im2col + OpenBLAS path.
+# (the GPU machine's bundle) leave it out and convolve with the reference im2col + OpenBLAS path; so do
+# MINIDL_FUZZ builds (clang would bring LLVM's OpenMP beside oneDNN's libgomp, and parsers convolve nothing).
 # oneDNN runs on OpenMP threads (Debian builds it with libgomp): minidl sets their number.
 set(MINIDL_ONEDNN AUTO CACHE STRING "CPU convolutions by oneDNN: AUTO, ON or OFF")
 set_property(CACHE MINIDL_ONEDNN PROPERTY STRINGS AUTO ON OFF)
 set(MINIDL_WITH_ONEDNN OFF)
 add_library(minidl_onednn INTERFACE)
-if(NOT MINIDL_ONEDNN STREQUAL "OFF" AND NOT MINIDL_PORTABLE)
+if(NOT MINIDL_ONEDNN STREQUAL "OFF" AND NOT MINIDL_PORTABLE AND NOT MINIDL_FUZZ)
   find_package(dnnl QUIET CONFIG)
   find_package(OpenMP QUIET COMPONENTS CXX)
   if(dnnl_FOUND AND OpenMP_CXX_FOUND)
