@@ -47,7 +47,7 @@ ChannelView channel_view(const char* op, const Tensor& x) {
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
                              const Tensor& running_mean, const Tensor& running_var, double momentum,
-                             double eps) {
+                             double eps, bool relu) {
   const char* op = "batchnorm_forward_train";
   ChannelView v = channel_view(op, x);
   check_like_x(op, x, y, "y");
@@ -68,12 +68,12 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
   MINIDL_CHECK(eps >= 0, op, ": negative eps ", eps);
   if (v.C == 0) return;
   MINIDL_DISPATCH(x.device(), batchnorm_forward_train, x, gamma, beta, y, save_mean, save_invstd,
-                  running_mean, running_var, v, momentum, eps);
+                  running_mean, running_var, v, momentum, eps, relu);
 }
 
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
-                            double eps) {
+                            double eps, bool relu) {
   const char* op = "batchnorm_forward_eval";
   ChannelView v = channel_view(op, x);
   check_like_x(op, x, y, "y");
@@ -86,15 +86,16 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
     check_channel_vector(op, x, *t, name, v.C);
   if (x.numel() == 0) return;
   MINIDL_DISPATCH(x.device(), batchnorm_forward_eval, x, gamma, beta, running_mean, running_var, y,
-                  v, eps);
+                  v, eps, relu);
 }
 
 void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                               const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
-                              const Tensor& dgamma, const Tensor& dbeta) {
+                              const Tensor& dgamma, const Tensor& dbeta, const Tensor& relu_y) {
   const char* op = "batchnorm_backward_train";
   ChannelView v = channel_view(op, x);
   check_like_x(op, x, dy, "dy");
+  if (relu_y.defined()) check_like_x(op, x, relu_y, "relu_y");
   if (dx.defined()) check_like_x(op, x, dx, "dx");
   check_defined(op, save_mean, "save_mean");
   check_defined(op, save_invstd, "save_invstd");
@@ -106,7 +107,7 @@ void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& g
     check_channel_vector(op, x, *t, name, v.C);
   if (x.numel() == 0) return;
   MINIDL_DISPATCH(x.device(), batchnorm_backward_train, x, dy, gamma, save_mean, save_invstd, dx,
-                  dgamma, dbeta, v);
+                  dgamma, dbeta, relu_y, v);
 }
 
 }  // namespace minidl

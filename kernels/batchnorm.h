@@ -7,11 +7,17 @@
 //
 // gamma/beta undefined = no affine transform (gamma 1, beta 0); running_mean/running_var undefined
 // = no running statistics kept.
+//
+// Fused ReLU (`relu`): the forwards write max(bn(x), 0), and the backward given that output y masks
+// dy by y > 0 before the batch-norm backward (kernels/elementwise.h's ReLU element math), so one
+// pass over the activation replaces ReLU's own. The results are those of batch norm followed by
+// relu_forward / relu_backward, bit for bit: the same values are summed in the same order.
 #pragma once
 
 #include <cmath>
 
 #include "core/dispatch.h"
+#include "kernels/elementwise.h"
 
 namespace minidl {
 
@@ -69,25 +75,27 @@ namespace cpu {
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
                              const Tensor& running_mean, const Tensor& running_var, ChannelView v,
-                             double momentum, double eps, Stream s);
+                             double momentum, double eps, bool relu, Stream s);
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
-                            ChannelView v, double eps, Stream s);
+                            ChannelView v, double eps, bool relu, Stream s);
 void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                               const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
-                              const Tensor& dgamma, const Tensor& dbeta, ChannelView v, Stream s);
+                              const Tensor& dgamma, const Tensor& dbeta, const Tensor& relu_y,
+                              ChannelView v, Stream s);
 }  // namespace cpu
 namespace cuda {
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
                              const Tensor& running_mean, const Tensor& running_var, ChannelView v,
-                             double momentum, double eps, Stream s);
+                             double momentum, double eps, bool relu, Stream s);
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
-                            ChannelView v, double eps, Stream s);
+                            ChannelView v, double eps, bool relu, Stream s);
 void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                               const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
-                              const Tensor& dgamma, const Tensor& dbeta, ChannelView v, Stream s);
+                              const Tensor& dgamma, const Tensor& dbeta, const Tensor& relu_y,
+                              ChannelView v, Stream s);
 }  // namespace cuda
 
 // ---- the ops ----
@@ -97,21 +105,23 @@ ChannelView channel_view(const char* op, const Tensor& x);
 
 // Training: batch statistics. Writes y (x's shape and layout), save_mean and save_invstd [C] (for
 // backward), and updates running_mean/running_var [C] with `momentum` (PyTorch's convention).
-// Throws when a channel has a single value (m = 1), as PyTorch does.
+// Throws when a channel has a single value (m = 1), as PyTorch does. relu: y = max(bn(x), 0).
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
                              const Tensor& running_mean, const Tensor& running_var, double momentum,
-                             double eps);
+                             double eps, bool relu = false);
 
-// Inference: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
+// Inference: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta (relu: then max(y, 0)).
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
-                            double eps);
+                            double eps, bool relu = false);
 
 // Backward of the training forward: dx written (skipped if undefined); dgamma += sum(dy * xhat),
-// dbeta += sum(dy) (each skipped if undefined). dy in x's layout.
+// dbeta += sum(dy) (each skipped if undefined). dy in x's layout. relu_y defined: the output of a
+// fused-ReLU forward (x's layout), and dy is taken as dy * (relu_y > 0) throughout.
 void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                               const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
-                              const Tensor& dgamma, const Tensor& dbeta);
+                              const Tensor& dgamma, const Tensor& dbeta,
+                              const Tensor& relu_y = Tensor());
 
 }  // namespace minidl

@@ -92,7 +92,7 @@ void BatchNorm2d::init_parameters(const std::string&, Generator&) {
 }
 
 void BatchNorm2d::clear_cache() {
-  x_ = save_mean_ = save_invstd_ = save_var_ = Tensor();
+  x_ = save_mean_ = save_invstd_ = save_var_ = y_ = Tensor();
   sync_count_ = 0;
 }
 
@@ -109,7 +109,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   const Tensor gamma = weight_ ? weight_->value : Tensor(), beta = bias_ ? bias_->value : Tensor();
   if (!training() && running_mean_) {
     batchnorm_forward_eval(xin, gamma, beta, running_mean_->value, running_var_->value, y,
-                           opts_.eps);
+                           opts_.eps, fused_relu_);
     return y;
   }
   double momentum = 0;
@@ -120,6 +120,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   }
   if (training() && sync_) {
     forward_synced(xin, gamma, beta, y, momentum);
+    y_ = fused_relu_ ? y : Tensor();
     return y;
   }
   Tensor mean = Tensor::empty({C_}, xin.dtype(), xin.device());
@@ -127,28 +128,30 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   const bool update = training() && running_mean_;
   batchnorm_forward_train(xin, gamma, beta, y, mean, invstd,
                           update ? running_mean_->value : Tensor(),
-                          update ? running_var_->value : Tensor(), momentum, opts_.eps);
+                          update ? running_var_->value : Tensor(), momentum, opts_.eps,
+                          fused_relu_);
   if (training()) {
     x_ = xin;
     save_mean_ = mean;
     save_invstd_ = invstd;
     save_var_ = Tensor();  // a synchronised forward's, if sync was switched off before backward
+    y_ = fused_relu_ ? y : Tensor();
   }
   return y;
 }
 
 Tensor BatchNorm2d::backward(const Tensor& dy) {
   check_cached(x_);
-  Tensor x = x_, mean = save_mean_, invstd = save_invstd_, var = save_var_;
+  Tensor x = x_, mean = save_mean_, invstd = save_invstd_, var = save_var_, y = y_;
   const double count = sync_count_;
   clear_cache();
   Tensor d = match_layout(dy, x);
-  // The forward's path decides, not the current setting: save_var_ is cached only by a
-  // synchronised forward.
-  if (var.defined()) return backward_synced(x, d, mean, var, count);
+  // The forward's path decides, not the current settings: save_var_ is cached only by a
+  // synchronised forward, y_ only by a fused-ReLU one.
+  if (var.defined()) return backward_synced(x, d, mean, var, count, y);
   Tensor dx = empty_like_layout(x.shape(), x);
   batchnorm_backward_train(x, d, weight_ ? weight_->value : Tensor(), mean, invstd, dx,
-                           weight_ ? weight_->grad : Tensor(), bias_ ? bias_->grad : Tensor());
+                           weight_ ? weight_->grad : Tensor(), bias_ ? bias_->grad : Tensor(), y);
   return dx;
 }
 
@@ -189,8 +192,8 @@ void BatchNorm2d::forward_synced(const Tensor& x, const Tensor& gamma, const Ten
   sync_(var);
   scale(1.0 / count, var, var);
 
-  // 3. Normalise, as in eval mode but with the global batch's statistics.
-  batchnorm_forward_eval(x, gamma, beta, mean, var, y, opts_.eps);
+  // 3. Normalise, as in eval mode but with the global batch's statistics (and the fused ReLU).
+  batchnorm_forward_eval(x, gamma, beta, mean, var, y, opts_.eps, fused_relu_);
 
   // 4. Running statistics, bn_running_update's formula (unbiased variance, the global count), on
   // the device: no further host read.
@@ -218,10 +221,16 @@ void BatchNorm2d::forward_synced(const Tensor& x, const Tensor& gamma, const Ten
 //    single-process gradient); the data-parallel average over the R ranks then gives the sum of
 //    the shares, the single-process gradient. Summing them over ranks here as well would count
 //    every other rank's share twice. PyTorch's SyncBatchNorm does the same.
-Tensor BatchNorm2d::backward_synced(const Tensor& x, const Tensor& dy, const Tensor& mean,
-                                    const Tensor& var, double count) {
+Tensor BatchNorm2d::backward_synced(const Tensor& x, const Tensor& dy_in, const Tensor& mean,
+                                    const Tensor& var, double count, const Tensor& relu_y) {
   const DType dt = x.dtype();
   const Device dev = x.device();
+  // A fused ReLU's mask first, as the unfused ReLU's backward would have applied it.
+  Tensor dy = dy_in;
+  if (relu_y.defined()) {
+    dy = empty_like_layout(x.shape(), x);
+    relu_backward(relu_y, dy_in, dy);
+  }
   Tensor xhat = empty_like_layout(x.shape(), x);
   batchnorm_forward_eval(x, Tensor(), Tensor(), mean, var, xhat, opts_.eps);  // (x - mean)*invstd
   Tensor sums = Tensor::empty({2 * C_}, dt, dev);  // [sum(dy), sum(dy * xhat)], one call to sync_

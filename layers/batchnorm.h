@@ -24,6 +24,12 @@
 // communication, and running statistics (or, without them, this rank's batch statistics).
 // It is built from existing ops only (sum_per_channel, the element-wise ops,
 // batchnorm_forward_eval), so it runs on every device the ordinary path runs on.
+//
+// Fused ReLU: set_fused_relu(true) makes the layer compute max(bn(x), 0) in its own pass, and its
+// backward mask dy by that output first (kernels/batchnorm.h); the ReLU that followed it is then
+// a pass-through. layers/fusion.h's fuse_bn_relu() does both for every BatchNorm2d -> ReLU pair
+// of a model. The fused layer caches its output as well as its input (the output is alive anyway:
+// the next layer keeps it as its input), and its results equal the unfused pair's, bit for bit.
 #pragma once
 
 #include <functional>
@@ -85,6 +91,10 @@ class BatchNorm2d : public Module {
   void set_sync(CrossRankSum sum) { sync_ = std::move(sum); }
   bool synced() const { return static_cast<bool>(sync_); }
 
+  // ReLU applied inside this layer (see the top of this file).
+  void set_fused_relu(bool on) { fused_relu_ = on; }
+  bool fused_relu() const { return fused_relu_; }
+
  protected:
   void clear_cache() override;
   void on_state_loaded() override;
@@ -96,7 +106,9 @@ class BatchNorm2d : public Module {
   Buffer *running_mean_ = nullptr, *running_var_ = nullptr, *batches_ = nullptr;
   int64_t batches_host_ = 0;  // num_batches_tracked, mirrored on the host (no device read per step)
   CrossRankSum sync_;
+  bool fused_relu_ = false;
   Tensor x_, save_mean_, save_invstd_;  // training-mode cache, until backward
+  Tensor y_;                            // the output, cached by a fused-ReLU training forward
   // Synchronised forward's cache instead of save_invstd_: the global batch's biased variance and
   // its value count per channel (all ranks).
   Tensor save_var_;
@@ -105,7 +117,7 @@ class BatchNorm2d : public Module {
   void forward_synced(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
                       double momentum);
   Tensor backward_synced(const Tensor& x, const Tensor& dy, const Tensor& mean, const Tensor& var,
-                         double count);
+                         double count, const Tensor& relu_y);
 };
 
 }  // namespace minidl

@@ -5,8 +5,14 @@
 
 namespace minidl {
 
+std::string ReLU::options_str() const {
+  if (fused_) return "fused into the layer before";
+  return inplace_ ? "inplace=True" : "";
+}
+
 Tensor ReLU::forward(const Tensor& x) {
   check_input(x);
+  if (fused_) return x;
   Tensor xin = match_layout(x, x);
   Tensor y = inplace_ ? xin : empty_like_layout(xin.shape(), xin);
   relu_forward(xin, y);
@@ -15,6 +21,7 @@ Tensor ReLU::forward(const Tensor& x) {
 }
 
 Tensor ReLU::backward(const Tensor& dy) {
+  if (fused_) return dy;
   check_cached(y_);
   Tensor y = y_;
   y_ = Tensor();

@@ -1,10 +1,13 @@
 #include "models/registry.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "core/error.h"
 #include "core/text.h"
+#include "layers/fusion.h"
 
 namespace minidl {
 
@@ -81,7 +84,16 @@ std::shared_ptr<Module> make_model(const std::string& name, const ModelArgs& arg
     }
   MINIDL_CHECK(args.in_channels > 0 && args.image_size > 0 && args.num_classes > 0, "model '", name,
                "': in_channels, image_size and num_classes must be positive");
-  return info.factory(args);
+  std::shared_ptr<Module> net = info.factory(args);
+  if (args.fuse && fusion_enabled()) fuse_bn_relu(*net);
+  return net;
+}
+
+bool fusion_enabled() {
+  const char* v = std::getenv("MINIDL_FUSE");
+  if (!v || !*v || std::strcmp(v, "on") == 0) return true;
+  MINIDL_CHECK(std::strcmp(v, "off") == 0, "MINIDL_FUSE='", v, "' is unknown; known: on, off");
+  return false;
 }
 
 std::string model_option(const ModelArgs& args, const std::string& key,

@@ -25,6 +25,9 @@ struct ModelArgs {
   int64_t image_size = 32;  // square inputs
   int64_t num_classes = 10;
   std::map<std::string, std::string> options;  // model-specific, e.g. {"shortcut", "B"}
+  // Fuse BatchNorm2d -> ReLU pairs (layers/fusion.h; same results, one pass fewer). Off also by
+  // the environment: MINIDL_FUSE=off (for comparisons; "on" is the default).
+  bool fuse = true;
 };
 
 using ModelFactory = std::function<std::shared_ptr<Module>(const ModelArgs&)>;
@@ -41,7 +44,10 @@ void register_model(ModelInfo info);
 // Registers every built-in model (called once, lazily, by the functions below).
 void register_builtin_models();
 
+// Builds the model, then fuses it (ModelArgs::fuse, MINIDL_FUSE).
 std::shared_ptr<Module> make_model(const std::string& name, const ModelArgs& args);
+// Whether make_model fuses when args.fuse is set: MINIDL_FUSE (on|off; a bad value throws).
+bool fusion_enabled();
 std::vector<std::string> model_names();
 const ModelInfo& model_info(const std::string& name);
 

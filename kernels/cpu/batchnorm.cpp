@@ -4,6 +4,7 @@
 // accurate. The variance comes from one pass over x - shift (shift = the channel's first value).
 // Each chunk of channels runs through the ISA launcher (kernels/cpu/isa_dispatch.h): the 8-lane
 // sums and the element loops use the widest vectors the CPU has; the lanes, and so the bits, stay.
+// A fused ReLU adds no pass: it is applied as each value is written (forward) or read (backward).
 #include <algorithm>
 #include <cstring>
 
@@ -65,9 +66,12 @@ void run_moments(const T* x, int64_t n, T shift, double& sum, double& sq) {
   }
 }
 
-// sum_dy += sum(dy), sum_dyx += sum(dy * (x - mean)) over [0, n)
+// sum_dy += sum(g), sum_dyx += sum(g * (x - mean)) over [0, n), where g = dy, or with a fused ReLU
+// (y non-null) g = dy masked by y > 0: the values relu_backward would have written, summed in the
+// same lanes.
 template <typename T>
-void run_dots(const T* x, const T* dy, int64_t n, T mean, double& sum_dy, double& sum_dyx) {
+void run_dots(const T* x, const T* dy, const T* y, int64_t n, T mean, double& sum_dy,
+              double& sum_dyx) {
   constexpr int L = sizeof(Lanes<T>) / sizeof(T);
   Lanes<T> a = {}, b = {};
   int64_t i = 0;
@@ -75,6 +79,12 @@ void run_dots(const T* x, const T* dy, int64_t n, T mean, double& sum_dy, double
     Lanes<T> g, v;
     load_lanes(dy + i, g);
     load_lanes(x + i, v);
+    if (y) {  // relu_backward_element on every lane, as one vector select
+      Lanes<T> w;
+      load_lanes(y + i, w);
+      const Lanes<T> zero = {};
+      g = w > zero ? g : zero;
+    }
     a += g;
     b += g * (v - mean);
   }
@@ -83,9 +93,19 @@ void run_dots(const T* x, const T* dy, int64_t n, T mean, double& sum_dy, double
     sum_dyx += b[l];
   }
   for (; i < n; ++i) {
-    sum_dy += dy[i];
-    sum_dyx += dy[i] * (x[i] - mean);
+    const T g = y ? relu_backward_element(y[i], dy[i]) : dy[i];
+    sum_dy += g;
+    sum_dyx += g * (x[i] - mean);
   }
+}
+
+// y[0, n) = bn(x[0, n)), then max(., 0) with a fused ReLU (two loops, so each vectorises).
+template <typename T>
+void normalize_run(const T* x, T* y, int64_t n, T mean, T invstd, T g, T b, bool relu) {
+  if (relu)
+    for (int64_t i = 0; i < n; ++i) y[i] = relu_forward_element(bn_normalize(x[i], mean, invstd, g, b));
+  else
+    for (int64_t i = 0; i < n; ++i) y[i] = bn_normalize(x[i], mean, invstd, g, b);
 }
 
 // Calls f(run pointer offset, run length) for the runs of channel c.
@@ -98,7 +118,7 @@ template <typename T>
 void forward_train_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
                          const Tensor& save_mean, const Tensor& save_invstd,
                          const Tensor& running_mean, const Tensor& running_var, ChannelView v,
-                         double momentum, double eps) {
+                         double momentum, double eps, bool relu) {
   const T* px = x.data<T>();
   T* py = y.data<T>();
   const T *pg = ptr_or_null<T>(gamma), *pb = ptr_or_null<T>(beta);
@@ -127,8 +147,7 @@ void forward_train_typed(const Tensor& x, const Tensor& gamma, const Tensor& bet
         if (prm) bn_running_update(prm[c], prv[c], mean, var, count, momentum);
         const T g = pg ? pg[c] : T(1), b = pb ? pb[c] : T(0);
         for_each_run(v, c, [&](int64_t off, int64_t n) {
-          for (int64_t i = 0; i < n; ++i)
-            py[off + i] = bn_normalize(px[off + i], mean, invstd, g, b);
+          normalize_run(px + off, py + off, n, mean, invstd, g, b, relu);
         });
       }
     });
@@ -138,7 +157,7 @@ void forward_train_typed(const Tensor& x, const Tensor& gamma, const Tensor& bet
 template <typename T>
 void forward_eval_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                         const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
-                        ChannelView v, double eps) {
+                        ChannelView v, double eps, bool relu) {
   const T* px = x.data<T>();
   T* py = y.data<T>();
   const T *pg = ptr_or_null<T>(gamma), *pb = ptr_or_null<T>(beta);
@@ -150,8 +169,7 @@ void forward_eval_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta
         const T mean = prm[c], invstd = bn_invstd(prv[c], eps);
         const T g = pg ? pg[c] : T(1), b = pb ? pb[c] : T(0);
         for_each_run(v, c, [&](int64_t off, int64_t n) {
-          for (int64_t i = 0; i < n; ++i)
-            py[off + i] = bn_normalize(px[off + i], mean, invstd, g, b);
+          normalize_run(px + off, py + off, n, mean, invstd, g, b, relu);
         });
       }
     });
@@ -161,8 +179,9 @@ void forward_eval_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta
 template <typename T>
 void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                           const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
-                          const Tensor& dgamma, const Tensor& dbeta, ChannelView v) {
-  const T *px = x.data<T>(), *pdy = dy.data<T>();
+                          const Tensor& dgamma, const Tensor& dbeta, const Tensor& relu_y,
+                          ChannelView v) {
+  const T *px = x.data<T>(), *pdy = dy.data<T>(), *pry = ptr_or_null<T>(relu_y);
   T* pdx = dx.defined() ? dx.data<T>() : nullptr;
   const T* pg = ptr_or_null<T>(gamma);
   const T *pm = save_mean.data<T>(), *pi = save_invstd.data<T>();
@@ -176,7 +195,7 @@ void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor& gamma
         const T mean = pm[c], invstd = pi[c];
         double sum_dy = 0, sum_dy_xhat = 0;
         for_each_run(v, c, [&](int64_t off, int64_t n) {
-          run_dots(px + off, pdy + off, n, mean, sum_dy, sum_dy_xhat);
+          run_dots(px + off, pdy + off, pry ? pry + off : nullptr, n, mean, sum_dy, sum_dy_xhat);
         });
         sum_dy_xhat *= invstd;
         if (pdg) pdg[c] += static_cast<T>(sum_dy_xhat);
@@ -186,9 +205,17 @@ void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor& gamma
         const T mean_dy = static_cast<T>(sum_dy / count),
                 mean_dy_xhat = static_cast<T>(sum_dy_xhat / count);
         for_each_run(v, c, [&](int64_t off, int64_t n) {
-          for (int64_t i = 0; i < n; ++i)
-            pdx[off + i] = bn_backward_element(pdy[off + i], px[off + i], mean, invstd, g, mean_dy,
-                                               mean_dy_xhat);
+          const T *xr = px + off, *dyr = pdy + off;
+          T* dxr = pdx + off;
+          if (pry) {
+            const T* yr = pry + off;
+            for (int64_t i = 0; i < n; ++i)
+              dxr[i] = bn_backward_element(relu_backward_element(yr[i], dyr[i]), xr[i], mean,
+                                           invstd, g, mean_dy, mean_dy_xhat);
+          } else {
+            for (int64_t i = 0; i < n; ++i)
+              dxr[i] = bn_backward_element(dyr[i], xr[i], mean, invstd, g, mean_dy, mean_dy_xhat);
+          }
         });
       }
     });
@@ -200,26 +227,28 @@ void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor& gamma
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
                              const Tensor& running_mean, const Tensor& running_var, ChannelView v,
-                             double momentum, double eps, Stream) {
+                             double momentum, double eps, bool relu, Stream) {
   visit_floating(x.dtype(), "batchnorm_forward_train", [&](auto z) {
     forward_train_typed<decltype(z)>(x, gamma, beta, y, save_mean, save_invstd, running_mean,
-                                     running_var, v, momentum, eps);
+                                     running_var, v, momentum, eps, relu);
   });
 }
 
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
-                            ChannelView v, double eps, Stream) {
+                            ChannelView v, double eps, bool relu, Stream) {
   visit_floating(x.dtype(), "batchnorm_forward_eval", [&](auto z) {
-    forward_eval_typed<decltype(z)>(x, gamma, beta, running_mean, running_var, y, v, eps);
+    forward_eval_typed<decltype(z)>(x, gamma, beta, running_mean, running_var, y, v, eps, relu);
   });
 }
 
 void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                               const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
-                              const Tensor& dgamma, const Tensor& dbeta, ChannelView v, Stream) {
+                              const Tensor& dgamma, const Tensor& dbeta, const Tensor& relu_y,
+                              ChannelView v, Stream) {
   visit_floating(x.dtype(), "batchnorm_backward_train", [&](auto z) {
-    backward_train_typed<decltype(z)>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, v);
+    backward_train_typed<decltype(z)>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
+                                      relu_y, v);
   });
 }
 

@@ -1,6 +1,7 @@
 // CUDA batch normalisation. Per-channel sums in two steps with a fixed order: block (c, s) sums
 // slice s of channel c with CUB (grid C x S, S from the sizes alone), then one thread per channel
-// adds its S partials in order. Element-wise parts use the header's element math.
+// adds its S partials in order. Element-wise parts use the header's element math; a fused ReLU
+// is applied where each value is written (forward) or each dy is read (backward).
 #include <cub/block/block_reduce.cuh>
 
 #include <algorithm>
@@ -79,7 +80,8 @@ template <typename T>
 static void forward_train_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                 const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
                                 const Tensor& running_mean, const Tensor& running_var,
-                                ChannelView v, double momentum, double eps, Stream s) {
+                                ChannelView v, double momentum, double eps, bool relu,
+                                Stream s) {
   const T* px = x.data<T>();
   T* py = y.data<T>();
   const T *pg = ptr_or_null<T>(gamma), *pb = ptr_or_null<T>(beta);
@@ -106,22 +108,25 @@ static void forward_train_typed(const Tensor& x, const Tensor& gamma, const Tens
       });
   launch_elementwise(x.numel(), s, [=] __device__(int64_t i) {
     int64_t c = channel_at(v, i);
-    py[i] = bn_normalize(px[i], pm[c], pi[c], pg ? pg[c] : T(1), pb ? pb[c] : T(0));
+    T o = bn_normalize(px[i], pm[c], pi[c], pg ? pg[c] : T(1), pb ? pb[c] : T(0));
+    py[i] = relu ? relu_forward_element(o) : o;
   });
 }
 
 template <typename T>
 static void forward_eval_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                const Tensor& running_mean, const Tensor& running_var,
-                               const Tensor& y, ChannelView v, double eps, Stream s) {
+                               const Tensor& y, ChannelView v, double eps, bool relu,
+                               Stream s) {
   const T* px = x.data<T>();
   T* py = y.data<T>();
   const T *pg = ptr_or_null<T>(gamma), *pb = ptr_or_null<T>(beta);
   const T *prm = running_mean.data<T>(), *prv = running_var.data<T>();
   launch_elementwise(x.numel(), s, [=] __device__(int64_t i) {
     int64_t c = channel_at(v, i);
-    py[i] =
-        bn_normalize(px[i], prm[c], bn_invstd(prv[c], eps), pg ? pg[c] : T(1), pb ? pb[c] : T(0));
+    T o = bn_normalize(px[i], prm[c], bn_invstd(prv[c], eps), pg ? pg[c] : T(1),
+                       pb ? pb[c] : T(0));
+    py[i] = relu ? relu_forward_element(o) : o;
   });
 }
 
@@ -129,8 +134,8 @@ template <typename T>
 static void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                                  const Tensor& save_mean, const Tensor& save_invstd,
                                  const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
-                                 ChannelView v, Stream s) {
-  const T *px = x.data<T>(), *pdy = dy.data<T>();
+                                 const Tensor& relu_y, ChannelView v, Stream s) {
+  const T *px = x.data<T>(), *pdy = dy.data<T>(), *pry = ptr_or_null<T>(relu_y);
   T* pdx = mut_or_null<T>(dx);
   const T* pg = ptr_or_null<T>(gamma);
   const T *pm = save_mean.data<T>(), *pi = save_invstd.data<T>();
@@ -143,7 +148,8 @@ static void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor
   channel_sums<T>(
       v, x.device(), s,
       [=] __device__(int64_t c, int64_t off) {
-        return SumPair<T>{pdy[off], pdy[off] * (px[off] - pm[c])};
+        T g = pry ? relu_backward_element(pry[off], pdy[off]) : pdy[off];
+        return SumPair<T>{g, g * (px[off] - pm[c])};
       },
       [=] __device__(int64_t c, SumPair<T> t) {
         T sum_dy_xhat = t.b * pi[c];
@@ -155,7 +161,8 @@ static void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor
   if (!pdx) return;
   launch_elementwise(x.numel(), s, [=] __device__(int64_t i) {
     int64_t c = channel_at(v, i);
-    pdx[i] = bn_backward_element(pdy[i], px[i], pm[c], pi[c], pg ? pg[c] : T(1), pmeans[c],
+    T g = pry ? relu_backward_element(pry[i], pdy[i]) : pdy[i];
+    pdx[i] = bn_backward_element(g, px[i], pm[c], pi[c], pg ? pg[c] : T(1), pmeans[c],
                                  pmeans[C + c]);
   });
 }
@@ -163,27 +170,29 @@ static void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
                              const Tensor& running_mean, const Tensor& running_var, ChannelView v,
-                             double momentum, double eps, Stream s) {
+                             double momentum, double eps, bool relu, Stream s) {
   visit_floating(x.dtype(), "batchnorm_forward_train", [&](auto z) {
     forward_train_typed<decltype(z)>(x, gamma, beta, y, save_mean, save_invstd, running_mean,
-                                     running_var, v, momentum, eps, s);
+                                     running_var, v, momentum, eps, relu, s);
   });
 }
 
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
-                            ChannelView v, double eps, Stream s) {
+                            ChannelView v, double eps, bool relu, Stream s) {
   visit_floating(x.dtype(), "batchnorm_forward_eval", [&](auto z) {
-    forward_eval_typed<decltype(z)>(x, gamma, beta, running_mean, running_var, y, v, eps, s);
+    forward_eval_typed<decltype(z)>(x, gamma, beta, running_mean, running_var, y, v, eps, relu,
+                                    s);
   });
 }
 
 void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                               const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
-                              const Tensor& dgamma, const Tensor& dbeta, ChannelView v, Stream s) {
+                              const Tensor& dgamma, const Tensor& dbeta, const Tensor& relu_y,
+                              ChannelView v, Stream s) {
   visit_floating(x.dtype(), "batchnorm_backward_train", [&](auto z) {
-    backward_train_typed<decltype(z)>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, v,
-                                      s);
+    backward_train_typed<decltype(z)>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
+                                      relu_y, v, s);
   });
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "kernels/conv.h"
+#include "layers/fusion.h"
 #include "layers/layers.h"
 #include "tests/optim/sgd_test_util.h"  // bytes_of
 #include "tests/testing.h"
@@ -169,6 +170,16 @@ TEST_F(LayerTwin, BatchNorm) {
   o.affine = false;
   expect_twin("bn no affine", [o] { return std::make_shared<BatchNorm2d>(4, o); },
               random_tensor({5, 4, 3, 3}, 7), {1e-5, 1e-4});
+  // The fused ReLU (layers/fusion.h): the mask applied where values are written and dy read.
+  for (bool cl : {false, true})
+    expect_twin(
+        "bn + relu fused",
+        [] {
+          auto net = sequential({std::make_shared<BatchNorm2d>(6), std::make_shared<ReLU>()});
+          fuse_bn_relu(*net);
+          return net;
+        },
+        random_tensor({8, 6, 9, 7}, 3, -2.f, 3.f), {1e-5, 1e-4}, cl);
 }
 
 TEST_F(LayerTwin, Pooling) {

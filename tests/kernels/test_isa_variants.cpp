@@ -199,7 +199,14 @@ TEST(IsaVariants, BatchNorm) {
           batchnorm_forward_train(x, gamma, beta, y, mean, invstd, rm, rv, 0.1, 1e-5);
           batchnorm_forward_eval(xs, gamma, beta, rm, rv, ye, 1e-5);  // NaN/inf in x
           batchnorm_backward_train(x, dy, gamma, mean, invstd, dx, dg, db);
-          return std::vector<Tensor>{y, mean, invstd, rm, rv, ye, dx, dg, db};
+          // The fused ReLU (the mask from yr, about half of it zero).
+          Tensor yr = empty_like_layout(s, x), yre = empty_like_layout(s, x),
+                 dxr = empty_like_layout(s, x);
+          Tensor dgr = Tensor::zeros({C}, dt), dbr = Tensor::zeros({C}, dt);
+          batchnorm_forward_train(x, gamma, beta, yr, mean, invstd, rm, rv, 0.1, 1e-5, true);
+          batchnorm_forward_eval(xs, gamma, beta, rm, rv, yre, 1e-5, true);
+          batchnorm_backward_train(x, dy, gamma, mean, invstd, dxr, dgr, dbr, yr);
+          return std::vector<Tensor>{y, mean, invstd, rm, rv, ye, dx, dg, db, yr, yre, dxr, dgr, dbr};
         }));
       }
 }

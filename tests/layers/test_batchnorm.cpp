@@ -1,11 +1,15 @@
 // BatchNorm2d: batch statistics in training (biased variance normalises, unbiased feeds the running
 // variance), running statistics in eval, both momentum conventions against their own definitions
-// (PyTorch's formula and values, Caffe's unnormalised sums), gradient checks in double.
+// (PyTorch's formula and values, Caffe's unnormalised sums), gradient checks in double; the fused
+// BatchNorm2d + ReLU (layers/fusion.h) against the pair it replaces, bit for bit.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "layers/batchnorm.h"
+#include "layers/containers.h"
+#include "layers/fusion.h"
+#include "layers/relu.h"
 #include "tests/layers/gradient_check.h"
 #include "tests/testing.h"
 
@@ -180,6 +184,86 @@ TEST(BatchNorm2d, F32MatchesF64) {
   EXPECT_TRUE(all_close(a.backward(dy.to(DType::f32)), b.backward(dy), 1e-5, 1e-4));
   EXPECT_TRUE(all_close(a.weight()->grad, b.weight()->grad, 1e-4, 1e-5));
   EXPECT_TRUE(all_close(a.running_var()->value, b.running_var()->value, 1e-6, 1e-6));
+}
+
+// {BatchNorm2d, ReLU} with random affine parameters, fused or not.
+std::shared_ptr<Sequential> bn_relu(int64_t C, bool fused, DType dt, bool inplace = false) {
+  auto bn = std::make_shared<BatchNorm2d>(C);
+  bn->to(dt);
+  bn->weight()->value.copy_(random_double({C}, 20, 0.5, 1.5));
+  bn->bias()->value.copy_(random_double({C}, 21, -0.5, 0.5));
+  auto net = sequential({bn, std::make_shared<ReLU>(inplace)});
+  EXPECT_EQ(fuse_bn_relu(*net, fused), 1);
+  return net;
+}
+
+std::vector<double> values(const Tensor& t) {
+  return t.to_vector<double>();
+}
+
+// The fused pair computes exactly what BatchNorm2d then ReLU compute: same outputs, input
+// gradients, parameter gradients and running statistics, bit for bit, in training (three steps, so
+// the running statistics and accumulated gradients move) and in eval; both layouts and dtypes. About
+// half of the outputs are clipped, so the mask matters.
+TEST(BatchNorm2dFusedRelu, EqualsBatchNormThenReluBitForBit) {
+  for (DType dt : {DType::f32, DType::f64})
+    for (bool cl : {false, true})
+      for (bool inplace : {false, true}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + (cl ? " channels-last" : " NCHW") +
+                     (inplace ? " inplace" : ""));
+        auto plain = bn_relu(5, false, dt, inplace), fused = bn_relu(5, true, dt, inplace);
+        auto& bn_p = static_cast<BatchNorm2d&>((*plain)[0]);
+        auto& bn_f = static_cast<BatchNorm2d&>((*fused)[0]);
+        EXPECT_FALSE(bn_p.fused_relu());
+        EXPECT_TRUE(bn_f.fused_relu());
+        for (uint32_t step = 0; step < 3; ++step) {
+          Tensor x = random_double({6, 5, 7, 9}, 30 + step, -2.0 + step, 2.0 + step).to(dt);
+          Tensor dy = random_double({6, 5, 7, 9}, 40 + step).to(dt);
+          if (cl) {
+            x = x.contiguous(MemoryFormat::channels_last);
+            dy = dy.contiguous(MemoryFormat::channels_last);
+          }
+          Tensor yp = plain->forward(x), yf = fused->forward(x.clone());
+          EXPECT_EQ(values(yp), values(yf));
+          EXPECT_EQ(yp.strides(), yf.strides());
+          EXPECT_EQ(values(plain->backward(dy)), values(fused->backward(dy)));
+        }
+        EXPECT_EQ(values(bn_p.weight()->grad), values(bn_f.weight()->grad));
+        EXPECT_EQ(values(bn_p.bias()->grad), values(bn_f.bias()->grad));
+        EXPECT_EQ(values(bn_p.running_mean()->value), values(bn_f.running_mean()->value));
+        EXPECT_EQ(values(bn_p.running_var()->value), values(bn_f.running_var()->value));
+        plain->eval();
+        fused->eval();
+        Tensor x = random_double({3, 5, 4, 4}, 50, -3, 3).to(dt);
+        EXPECT_EQ(values(plain->forward(x)), values(fused->forward(x.clone())));
+      }
+}
+
+TEST(BatchNorm2dFusedRelu, GradientCheck) {
+  auto net = bn_relu(3, true, DType::f64);
+  EXPECT_TRUE(check_gradients(*net, random_double({4, 3, 3, 2}, 60)));
+  EXPECT_TRUE(check_accumulates(*net, random_double({3, 3, 2, 2}, 61)));
+}
+
+// Which pairs fuse: neighbours in one Sequential (nested ones too), never across containers; a
+// second call finds the same pairs; on = false restores the unfused pair. The tree prints the
+// fusion (the ReLU's options).
+TEST(BatchNorm2dFusedRelu, FusePassFindsNeighboursOnly) {
+  auto inner = sequential({std::make_shared<BatchNorm2d>(2), std::make_shared<ReLU>()});
+  auto tail_bn = std::make_shared<BatchNorm2d>(2);
+  auto outer = sequential({inner, std::make_shared<ReLU>(), tail_bn});
+  auto net = sequential({outer, std::make_shared<ReLU>()});  // tail_bn -> ReLU across containers
+  EXPECT_EQ(fuse_bn_relu(*net), 1);
+  EXPECT_TRUE(static_cast<BatchNorm2d&>((*inner)[0]).fused_relu());
+  EXPECT_TRUE(static_cast<ReLU&>((*inner)[1]).fused());
+  EXPECT_FALSE(static_cast<ReLU&>((*outer)[1]).fused());
+  EXPECT_FALSE(tail_bn->fused_relu());
+  EXPECT_NE(net->describe().find("ReLU(fused into the layer before)"), std::string::npos)
+      << net->describe();
+  EXPECT_EQ(fuse_bn_relu(*net), 1);
+  EXPECT_EQ(fuse_bn_relu(*net, false), 1);
+  EXPECT_FALSE(static_cast<BatchNorm2d&>((*inner)[0]).fused_relu());
+  EXPECT_FALSE(static_cast<ReLU&>((*inner)[1]).fused());
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "layers/batchnorm.h"
+#include "kernels/elementwise.h"
+#include "kernels/image_layout.h"
 #include "tests/layers/gradient_check.h"
 #include "tests/testing.h"
 
@@ -182,6 +184,37 @@ TEST(SyncBatchNorm, WorldSizeOneMatchesPerRankPath) {
       EXPECT_TRUE(all_close(bn.running_var()->value, ref.running_var()->value, 1e-6, 1e-5));
       EXPECT_EQ(bn.num_batches_tracked()->value.item<int64_t>(), 3);
     }
+}
+
+// A fused ReLU in synchronised mode gives exactly what the synchronised layer followed by a ReLU
+// gives (the same statistics, then the mask on the output).
+TEST(SyncBatchNorm, FusedReluEqualsReluAfterIt) {
+  for (const Layout& l : kLayouts) {
+    SCOPED_TRACE(l.name);
+    const int64_t C = l.shape[1];
+    BatchNorm2d plain(C), fused(C);
+    set_affine(plain, C);
+    set_affine(fused, C);
+    int calls = 0;
+    plain.set_sync(counting_sum(calls));
+    fused.set_sync(counting_sum(calls));
+    fused.set_fused_relu(true);
+    std::vector<Tensor> xs, dys;
+    make_batches(l, xs, dys);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      Tensor y = plain.forward(xs[i]);
+      Tensor r = empty_like_layout(y.shape(), y);
+      relu_forward(y, r);
+      Tensor yf = fused.forward(xs[i]);
+      EXPECT_EQ(yf.to_vector<double>(), r.to_vector<double>()) << "y, step " << i;
+      Tensor d = empty_like_layout(y.shape(), y);
+      relu_backward(r, dys[i], d);
+      EXPECT_EQ(fused.backward(dys[i]).to_vector<double>(), plain.backward(d).to_vector<double>())
+          << "dx, step " << i;
+    }
+    EXPECT_EQ(fused.weight()->grad.to_vector<double>(), plain.weight()->grad.to_vector<double>());
+    EXPECT_EQ(fused.bias()->grad.to_vector<double>(), plain.bias()->grad.to_vector<double>());
+  }
 }
 
 // Two ranks (threads), each with its own copy of the layer and its rows of the batch, against

@@ -2,6 +2,9 @@
 // forward/backward through every model.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
+#include "layers/fusion.h"
 #include "layers/layers.h"
 #include "models/registry.h"
 #include "tests/testing.h"
@@ -96,6 +99,58 @@ TEST(ModelZoo, EveryModelTrainsOneStep) {
       std::vector<float> g = p->grad.to_vector<float>();
       for (float v : g) ASSERT_TRUE(std::isfinite(v)) << name << " " << p->name;
     }
+  }
+}
+
+// BatchNorm2d -> ReLU pairs per model, as make_model fuses them: resnet20's stem and one per block
+// (the block's second ReLU follows the residual sum, fused by add_relu instead); wrn16_8's
+// pre-activation blocks have two each plus the final BN-ReLU; lenet has no BN.
+int fused_pairs(const std::string& name, ModelArgs args) {
+  auto net = make_model(name, args);
+  int pairs = 0;
+  net->visit([&](Module& m) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) pairs += bn->fused_relu();
+  });
+  return pairs;
+}
+
+TEST(ModelZoo, MakeModelFusesBatchNormRelu) {
+  EXPECT_EQ(fused_pairs("resnet20", cifar10()), 1 + 9);
+  EXPECT_EQ(fused_pairs("resnet56", cifar10()), 1 + 27);
+  EXPECT_EQ(fused_pairs("wrn16_8", cifar10()), 2 * 6 + 1);
+  EXPECT_EQ(fused_pairs("lenet", ModelArgs{1, 28, 10, {}}), 0);
+  ModelArgs off = cifar10();
+  off.fuse = false;
+  EXPECT_EQ(fused_pairs("resnet20", off), 0);
+  ::setenv("MINIDL_FUSE", "off", 1);
+  EXPECT_EQ(fused_pairs("resnet20", cifar10()), 0);
+  ::setenv("MINIDL_FUSE", "sometimes", 1);
+  EXPECT_MINIDL_ERROR(make_model("resnet20", cifar10()), "MINIDL_FUSE='sometimes'", "on, off");
+  ::unsetenv("MINIDL_FUSE");
+}
+
+// A fused and an unfused resnet20 with the same weights take the same training step, bit for bit
+// (output, every parameter gradient, running statistics), in both layouts.
+TEST(ModelZoo, FusedModelEqualsUnfusedBitForBit) {
+  for (bool cl : {false, true}) {
+    ModelArgs plain_args = cifar10();
+    plain_args.fuse = false;
+    auto fused = make_model("resnet20", cifar10()), plain = make_model("resnet20", plain_args);
+    plain->load_state_dict(fused->state_dict());
+    Tensor x = testing::random_tensor({4, 3, 32, 32}, 5);
+    if (cl) x = x.contiguous(MemoryFormat::channels_last);
+    Tensor yf = fused->forward(x), yp = plain->forward(x);
+    EXPECT_EQ(yf.to_vector<float>(), yp.to_vector<float>());
+    Tensor dy = testing::random_tensor({4, 10}, 6);
+    fused->backward(dy);
+    plain->backward(dy);
+    auto pf = fused->parameters(), pp = plain->parameters();
+    ASSERT_EQ(pf.size(), pp.size());
+    for (size_t i = 0; i < pf.size(); ++i)
+      EXPECT_EQ(pf[i]->grad.to_vector<float>(), pp[i]->grad.to_vector<float>()) << pf[i]->name;
+    auto bf = fused->buffers(), bp = plain->buffers();
+    for (size_t i = 0; i < bf.size(); ++i)
+      EXPECT_EQ(bf[i]->value.to_vector<double>(), bp[i]->value.to_vector<double>());
   }
 }
 

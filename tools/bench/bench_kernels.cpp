@@ -1,7 +1,8 @@
 // Kernel benchmark: CPU GEMM GFLOP/s for square sizes 256..2048 and element-wise GB/s beside
 // memcpy (64 MiB tensors, bound by memory, and 512 KiB ones, which stay in L2 and show the
-// instruction set: MINIDL_CPU_ISA=baseline|avx2|avx512 to compare); on a GPU, cuBLAS TFLOP/s and
-// element-wise GB/s beside a device-to-device copy.
+// instruction set: MINIDL_CPU_ISA=baseline|avx2|avx512 to compare); batch norm + ReLU in training,
+// fused (one kernel each way) beside the unfused pair, at ResNet shapes; on a GPU, cuBLAS TFLOP/s
+// and element-wise GB/s beside a device-to-device copy.
 //
 //   build/release/tools/minidl_bench_kernels [--cpu-only] [--gpu-only]
 //
@@ -20,9 +21,11 @@
 #include "core/cpu_isa.h"
 #include "core/fill.h"
 #include "core/parallel.h"
+#include "kernels/batchnorm.h"
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/image_layout.h"
 #include "kernels/random.h"
 #include "kernels/reduce.h"
 
@@ -108,6 +111,38 @@ void bench_elementwise(Device dev, int64_t n,
   }
 }
 
+// Batch norm then ReLU, training forward and backward, as two kernels each way (BatchNorm2d then
+// ReLU unfused) and as one (layers/fusion.h), on [N, C, H, W] f32 NCHW.
+void bench_bn_relu(Device dev, const Shape& shape,
+                   const std::function<double(const std::function<void()>&)>& timer) {
+  const int64_t C = shape[1];
+  auto make = [&](uint64_t seed) {
+    Tensor t = Tensor::empty(shape, DType::f32, dev);
+    uniform_(t, -1, 1, seed, 0);
+    return t;
+  };
+  Tensor x = make(11), dy = make(12), y = make(13), r = make(14), d = make(15), dx = make(16);
+  Tensor gamma = Tensor::full({C}, 1.0).to(dev), beta = Tensor::zeros({C}).to(dev);
+  Tensor mean = Tensor::empty({C}, DType::f32, dev), invstd = Tensor::empty({C}, DType::f32, dev);
+  Tensor dg = Tensor::zeros({C}).to(dev), db = Tensor::zeros({C}).to(dev);
+  const double fwd_pair = timer([&] {
+    batchnorm_forward_train(x, gamma, beta, y, mean, invstd, Tensor(), Tensor(), 0.1, 1e-5);
+    relu_forward(y, r);
+  });
+  const double bwd_pair = timer([&] {
+    relu_backward(r, dy, d);
+    batchnorm_backward_train(x, d, gamma, mean, invstd, dx, dg, db);
+  });
+  const double fwd_fused = timer([&] {
+    batchnorm_forward_train(x, gamma, beta, r, mean, invstd, Tensor(), Tensor(), 0.1, 1e-5, true);
+  });
+  const double bwd_fused =
+      timer([&] { batchnorm_backward_train(x, dy, gamma, mean, invstd, dx, dg, db, r); });
+  std::printf("  %-18s forward %7.3f ms -> %7.3f ms fused   backward %7.3f ms -> %7.3f ms fused\n",
+              shape_str(shape).c_str(), fwd_pair * 1e3, fwd_fused * 1e3, bwd_pair * 1e3,
+              bwd_fused * 1e3);
+}
+
 void bench_device(Device dev) {
   bool gpu = dev.is_cuda();
   auto timer = [&](const std::function<void()>& fn) {
@@ -141,6 +176,9 @@ void bench_device(Device dev) {
     bench_elementwise(dev, int64_t(1) << 24, timer);  // 64 MiB
     bench_elementwise(dev, int64_t(1) << 17, timer);  // 512 KiB: in L2 (per core: half of each)
   }
+  std::printf("Batch norm + ReLU, training (f32 NCHW; BatchNorm2d then ReLU -> fused)\n");
+  for (const Shape& s : {Shape{128, 16, 32, 32}, Shape{128, 32, 16, 16}, Shape{128, 64, 8, 8}})
+    bench_bn_relu(dev, s, timer);
 }
 
 }  // namespace
