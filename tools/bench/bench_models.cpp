@@ -378,6 +378,8 @@ int main(int argc, char** argv) {
     if (!o.device.is_cuda())
       std::printf("cpu convolutions: %s (MINIDL_CPU_CONV=onednn|reference)\n",
                   cpu_conv_name(cpu_conv()));
+    std::printf("fusion: BatchNorm2d + ReLU %s (MINIDL_FUSE=on|off)\n",
+                fusion_enabled() ? "on" : "off");
     std::fflush(stdout);
     for (const std::string& m : o.models) bench(find_net(m), o);
   } catch (const std::exception& e) {

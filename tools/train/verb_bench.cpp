@@ -13,6 +13,7 @@
 #include "kernels/conv.h"
 #include "kernels/random.h"
 #include "layers/loss.h"
+#include "models/registry.h"
 #include "optim/sgd.h"
 #include "tools/train/experiment.h"
 #include "tools/train/memory_check.h"
@@ -94,6 +95,7 @@ int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
               static_cast<long long>(net->parameter_count()));
   std::printf("cpu isa: %s\n", cpu_isa_summary().c_str());
   if (!dev.is_cuda()) std::printf("cpu convolutions: %s\n", cpu_conv_name(cpu_conv()));
+  std::printf("fusion: BatchNorm2d + ReLU %s (MINIDL_FUSE=on|off)\n", fusion_enabled() ? "on" : "off");
   std::printf(
       "  forward  %8.2f ms  (%4.1f%%)\n  backward %8.2f ms  (%4.1f%%)\n  step     %8.2f ms  "
       "(%4.1f%%)\n",
