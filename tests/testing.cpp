@@ -1,6 +1,7 @@
 #include "tests/testing.h"
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <sstream>
 
@@ -12,6 +13,17 @@ Tensor random_tensor(const Shape& shape, uint32_t seed, float lo, float hi) {
   std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
   for (float& x : v) x = dist(rng);
   return Tensor::from_vector(v, shape);
+}
+
+Tensor tensor_with_specials(const Shape& shape, uint32_t seed, const Tensor* cancel) {
+  Tensor t = random_tensor(shape, seed);
+  float* p = t.data<float>();
+  const float inf = std::numeric_limits<float>::infinity();
+  const float specials[] = {0.f, -0.f, inf, -inf, std::numeric_limits<float>::quiet_NaN(), 1e-38f};
+  for (int64_t i = 0; i < t.numel(); i += 97) p[i] = specials[(i / 97) % 6];
+  if (cancel)
+    for (int64_t i = 5; i < t.numel(); i += 101) p[i] = -cancel->data<float>()[i];
+  return t;
 }
 
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& ref, double atol,

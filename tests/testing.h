@@ -18,6 +18,11 @@ namespace minidl::testing {
 // A CPU f32 tensor of uniform values in [lo, hi), from std::mt19937 seeded with `seed`.
 Tensor random_tensor(const Shape& shape, uint32_t seed, float lo = -1.f, float hi = 1.f);
 
+// random_tensor's values with special ones spread through them (every 97th element in turn: +0, -0,
+// +inf, -inf, NaN, a subnormal-adjacent 1e-38); with `cancel` (same shape), every 101st element from
+// the 6th is minus cancel's, so that their sums are exactly zero. For bit-for-bit twin tests.
+Tensor tensor_with_specials(const Shape& shape, uint32_t seed, const Tensor* cancel = nullptr);
+
 // Compares two tensors (any devices; f32 view) element by element with |a - ref| <= atol +
 // rtol*|ref|; on failure reports how many elements differ and the worst one.
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& ref, double atol = 1e-5,

@@ -6,7 +6,6 @@
 // 1e-3), which the convolutions need. Skipped without a GPU.
 #include <gtest/gtest.h>
 
-#include <limits>
 
 #include "kernels/add_relu.h"
 #include "kernels/conv.h"
@@ -23,16 +22,9 @@ using testing::random_tensor;
 
 const Device kGpu = Device::cuda(0);
 
-// [3, 40, 33, 17] in [-1, 1) with special values; with `cancel`, some elements are minus its.
+// [3, 40, 33, 17] with special values (testing.h); with `cancel`, some sums are exactly zero.
 Tensor operand(uint32_t seed, const Tensor* cancel = nullptr) {
-  Tensor t = random_tensor({3, 40, 33, 17}, seed);
-  float* p = t.data<float>();
-  const float inf = std::numeric_limits<float>::infinity();
-  const float specials[] = {0.f, -0.f, inf, -inf, std::numeric_limits<float>::quiet_NaN(), 1e-38f};
-  for (int64_t i = 0; i < t.numel(); i += 97) p[i] = specials[(i / 97) % 6];
-  if (cancel)
-    for (int64_t i = 5; i < t.numel(); i += 101) p[i] = -cancel->data<float>()[i];
-  return t;
+  return testing::tensor_with_specials({3, 40, 33, 17}, seed, cancel);
 }
 
 TEST(CudaTwin, AddReluIsBitIdentical) {

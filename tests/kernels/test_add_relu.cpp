@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <limits>
 
 #include "core/parallel.h"
 #include "kernels/add_relu.h"
@@ -13,24 +12,15 @@
 namespace minidl {
 namespace {
 
-using testing::random_tensor;
-
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.nbytes() == b.nbytes() &&
          std::memcmp(a.contiguous().data_ptr(), b.contiguous().data_ptr(), a.nbytes()) == 0;
 }
 
-// 3 x 40 x 33 x 17 (over one parallel grain) of values in [-1, 1), with special values spread
-// through it; with `cancel`, every 101st element is minus cancel's, so that those sums are zero.
+// 3 x 40 x 33 x 17 (over one parallel grain), with special values (testing.h); with `cancel`,
+// some sums are exactly zero.
 Tensor operand(uint32_t seed, const Tensor* cancel = nullptr) {
-  Tensor t = random_tensor({3, 40, 33, 17}, seed);
-  float* p = t.data<float>();
-  const float inf = std::numeric_limits<float>::infinity();
-  const float specials[] = {0.f, -0.f, inf, -inf, std::numeric_limits<float>::quiet_NaN(), 1e-38f};
-  for (int64_t i = 0; i < t.numel(); i += 97) p[i] = specials[(i / 97) % 6];
-  if (cancel)
-    for (int64_t i = 5; i < t.numel(); i += 101) p[i] = -cancel->data<float>()[i];
-  return t;
+  return testing::tensor_with_specials({3, 40, 33, 17}, seed, cancel);
 }
 
 TEST(AddRelu, ForwardAndBackwardEqualTheUnfusedOpsBitForBit) {
