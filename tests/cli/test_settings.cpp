@@ -104,6 +104,14 @@ TEST(Settings, ValidationNamesTheKey) {
        "'model_options' is not"},
       {[](Settings& s) { s.optim.weight_decay = -1; }, "'weight_decay' must be a finite"},
       {[](Settings& s) { s.schedule.epochs = -1; }, "'epochs' must be >= 0"},
+      {[](Settings& s) { s.data.synthetic_shape = "3x32"; }, "'synthetic_shape': expected CxHxW"},
+      {[](Settings& s) { s.data.synthetic_shape = "3x32x16"; }, "H = W"},
+      {[](Settings& s) { s.data.synthetic_classes = 1; }, "'synthetic_classes'"},
+      {[](Settings& s) {
+         s.data.synthetic_shape = "3x224x224";
+         s.data.synthetic_images = 1 << 20;
+       },
+       "'synthetic_images' must be at least 4 and hold at most 4 GiB"},
   };
   for (const auto& [change, fragment] : cases) {
     Settings s;

@@ -1,6 +1,7 @@
 // Building an experiment from its typed settings: datasets, loaders, the model.
 #include "tools/train/experiment.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/context.h"
@@ -45,8 +46,11 @@ Datasets load_datasets(const DataSettings& s, const RunSettings& run) {
       d.train = train;
       d.test = test;
     } else if (name == "synthetic") {
-      d.train = materialize(SyntheticDataset(2048, {1, 28, 28}, 10, 1, "synthetic/train"));
-      d.test = materialize(SyntheticDataset(512, {1, 28, 28}, 10, 2, "synthetic/test"));
+      const Shape shape = parse_image_shape(s.synthetic_shape, "setting 'synthetic_shape'");
+      d.train = materialize(SyntheticDataset(s.synthetic_images, shape, s.synthetic_classes, 1,
+                                             "synthetic/train"));
+      d.test = materialize(SyntheticDataset(std::max<int64_t>(1, s.synthetic_images / 4), shape,
+                                            s.synthetic_classes, 2, "synthetic/test"));
     } else {
       MINIDL_FAIL("unknown dataset '", name,
                   "'; known: fashion-mnist, mnist, cifar10, cifar100, imagefolder, synthetic");

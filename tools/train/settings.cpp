@@ -111,7 +111,29 @@ std::vector<Field> DataSettings::fields() {
           {"workers", &workers, "Loader threads"},
           {"verify_images", &verify_images,
            "imagefolder: decode every image before the run starts and name the bad ones"},
-          {"normalize", &normalize, "Per-channel mean and std (empty: computed)"}};
+          {"normalize", &normalize, "Per-channel mean and std (empty: computed)"},
+          {"synthetic_shape", &synthetic_shape, "dataset synthetic: image shape CxHxW"},
+          {"synthetic_classes", &synthetic_classes, "dataset synthetic: number of classes"},
+          {"synthetic_images", &synthetic_images,
+           "dataset synthetic: training images (the test set: a quarter)"}};
+}
+
+Shape parse_image_shape(const std::string& text, const std::string& what) {
+  Shape s;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t x = text.find('x', pos);
+    std::string part = text.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
+    int64_t v = 0;
+    if (!parse_int(part, v) || v <= 0 || v > (int64_t(1) << 20))
+      throw UsageError(what + ": expected CxHxW like 3x32x32, got '" + text + "'");
+    s.push_back(v);
+    if (x == std::string::npos) break;
+    pos = x + 1;
+  }
+  if (s.size() != 3 || s[1] != s[2])
+    throw UsageError(what + ": expected CxHxW with H = W, got '" + text + "'");
+  return s;
 }
 
 void DataSettings::validate() const {
@@ -121,6 +143,16 @@ void DataSettings::validate() const {
   if (workers < 0 || workers > 256)
     bad("workers", "must be in [0, 256], got " + std::to_string(workers));
   one_of("augment", augment, {"auto", "none", "flip", "crop", "crop-flip"});
+  const Shape shape = parse_image_shape(synthetic_shape, "setting 'synthetic_shape'");
+  if (synthetic_classes < 2 || synthetic_classes > 100000)
+    bad("synthetic_classes", "must be in [2, 100000], got " + std::to_string(synthetic_classes));
+  // The images are generated once and held in memory (train and test): 4 GiB at most.
+  const double bytes = 1.25 * static_cast<double>(synthetic_images) * 4.0 *
+                       static_cast<double>(shape[0] * shape[1] * shape[2]);
+  if (synthetic_images < 4 || bytes > 4.0 * (1 << 30))
+    bad("synthetic_images", "must be at least 4 and hold at most 4 GiB of " + synthetic_shape +
+                                " f32 images (train and test), got " +
+                                std::to_string(synthetic_images));
   if (!normalize.is_object() || !normalize.contains("mean") || !normalize.contains("std") ||
       !normalize["mean"].is_array() || !normalize["std"].is_array() ||
       normalize["mean"].size() != normalize["std"].size() || normalize.size() != 2)

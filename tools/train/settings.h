@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/shape.h"
 #include "optim/sgd.h"
 
 namespace minidl::cli {
@@ -48,12 +49,20 @@ struct DataSettings {
   int64_t crop_pad = 0;          // 0: 4 for 32x32 images, 2 for 28x28
   int64_t workers = 2;           // loader threads
   bool verify_images = false;    // imagefolder: decode every image before anything is written
+  // dataset synthetic (as torchvision's FakeData): image shape CxHxW, classes, training images (the
+  // test set is a quarter of it); every image a pure function of (seed, index).
+  std::string synthetic_shape = "1x28x28";
+  int64_t synthetic_classes = 10;
+  int64_t synthetic_images = 2048;
   // Per-channel mean/std of the training images in [0, 1]; empty: computed from the training set
   // (and then recorded in RUN/config.json, so eval and predict normalise the same way).
   nlohmann::json normalize = {{"mean", nlohmann::json::array()}, {"std", nlohmann::json::array()}};
   std::vector<Field> fields();
   void validate() const;
 };
+
+// "CxHxW" (H = W: the models take square images) as a Shape; a UsageError names `what` and the text.
+Shape parse_image_shape(const std::string& text, const std::string& what);
 
 struct OptimizerSettings {
   std::string sgd_form = "caffe";  // caffe (the paper's Eq. 2-3) | torch

@@ -28,29 +28,12 @@ struct BenchArgs {
   int64_t iterations = 20, warmup = 3, classes = 10;
 };
 
-Shape parse_shape(const std::string& text) {
-  Shape s;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t x = text.find('x', pos);
-    std::string part = text.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
-    int64_t v = 0;
-    if (!parse_int(part, v) || v <= 0 || v > (int64_t(1) << 20))
-      throw UsageError("--input-shape: expected CxHxW like 3x32x32, got '" + text + "'");
-    s.push_back(v);
-    if (x == std::string::npos) break;
-    pos = x + 1;
-  }
-  if (s.size() != 3 || s[1] != s[2])
-    throw UsageError("--input-shape: expected CxHxW with H = W, got '" + text + "'");
-  return s;
-}
 
 int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
   Settings s = resolve_settings(flags, Settings());
   s.validate();
   s.run.apply_compute();
-  Shape shape = parse_shape(a.shape);
+  Shape shape = parse_image_shape(a.shape, "--input-shape");
   const int64_t batch = s.data.batch_size;
   Device dev = s.run.parsed_device();
   check_step_fits(s, shape, a.classes, batch);
