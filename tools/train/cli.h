@@ -49,6 +49,7 @@ void add_range_test_verb(CLI::App& app, int& exit_code);
 void add_eval_verb(CLI::App& app, int& exit_code);
 void add_predict_verb(CLI::App& app, int& exit_code);
 void add_bench_verb(CLI::App& app, int& exit_code);
+void add_sweep_verb(CLI::App& app, int& exit_code);
 
 }  // namespace minidl::cli
 

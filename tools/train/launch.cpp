@@ -1,6 +1,7 @@
 #include "tools/train/launch.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,6 +77,9 @@ int spawn_ranks(const std::vector<std::string>& argv, int nproc, double grace_s)
     pid_t pid = ::fork();
     MINIDL_CHECK(pid >= 0, "cannot start rank ", r, ": ", std::strerror(errno));
     if (pid == 0) {
+      // A rank dies with its launcher, SIGKILL included: ranks left running would hold the GPUs and
+      // write into the run directory (a sweep that is killed kills its runs, and so their ranks).
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       ::signal(SIGINT, SIG_DFL);
       ::signal(SIGTERM, SIG_DFL);
       ::setenv("MINIDL_RANK", std::to_string(r).c_str(), 1);

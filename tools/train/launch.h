@@ -6,7 +6,8 @@
 //    goes from rank 0 to the others through a file in the run directory. The launcher watches
 //    them: SIGINT and SIGTERM are passed on to every rank (each then checkpoints once and exits),
 //    and a rank that fails stops the others (SIGTERM, then SIGKILL after a grace period), since
-//    they would otherwise wait for it in their next collective.
+//    they would otherwise wait for it in their next collective. A launcher that dies (even by
+//    SIGKILL) takes its ranks with it (PR_SET_PDEATHSIG).
 //  - A CPU run: the MPI backend needs its ranks started by MPI, so the launcher becomes
 //    `mpirun -np N --bind-to none [--oversubscribe --allow-run-as-root] minidl_train train ARGS`
 //    (exec: mpirun's own failure handling then applies).

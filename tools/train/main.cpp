@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   cli::add_predict_verb(app, exit_code);
   cli::add_schedule_verb(app, exit_code);
   cli::add_bench_verb(app, exit_code);
+  cli::add_sweep_verb(app, exit_code);
   if (argc > 1 && argv[1][0] != '-') {  // a mistyped verb: name it and list the known ones
     std::string verb = argv[1], known;
     bool found = false;

@@ -1,0 +1,130 @@
+// The grid model of `minidl_train sweep` in process (tools/train/sweep.h): expansion into runs, ids
+// and seeds, the errors that name the file, the row or axis and the key, and the statistics of
+// summary.md.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tools/train/cli.h"
+#include "tools/train/config_file.h"
+#include "tools/train/sweep.h"
+
+namespace minidl::cli {
+namespace {
+
+Grid grid(const std::string& json) {
+  return grid_from_json(config_from_text(json, "grid.json"), "grid.json");
+}
+
+// The UsageError message of a grid, or "" when it is accepted.
+std::string error_of(const std::string& json) {
+  try {
+    grid(json);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+#define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
+
+TEST(SweepGrid, AxesAreCrossedWithRepeatsInsideAndStableIds) {
+  Grid g = grid(R"({"base": {"model": "lenet", "seed": 7},
+                   "axes": {"lr": [0.1, 0.2], "weight_decay": [5e-4]}, "repeats": 2})");
+  ASSERT_EQ(g.runs.size(), 4u);
+  EXPECT_EQ(g.axes, (std::vector<std::string>{"lr", "weight_decay"}));
+  EXPECT_EQ(g.runs[0].id, "lr=0.1_weight_decay=0.0005_r0");
+  EXPECT_EQ(g.runs[1].id, "lr=0.1_weight_decay=0.0005_r1");
+  EXPECT_EQ(g.runs[2].id, "lr=0.2_weight_decay=0.0005_r0");
+  EXPECT_EQ(g.runs[1].seed, 8);  // base seed + repeat
+  EXPECT_EQ(g.runs[1].config, 0);
+  EXPECT_EQ(g.runs[2].config, 1);
+  EXPECT_EQ(g.runs[3].settings["lr"], 0.2);
+  EXPECT_EQ(g.runs[3].settings["model"], "lenet");
+  EXPECT_EQ(g.runs[3].settings["seed"], 8);
+}
+
+TEST(SweepGrid, RowsCrossAxesAndSeedsAreGiven) {
+  Grid g = grid(
+      R"({"rows": [{"name": "1cycle", "set": {"lr": "onecycle-smith:base=0.01,max=0.1,ss=45%"}},
+                             {"name": "step", "set": {"lr": 0.01, "epochs": 85}}],
+                   "axes": {"batch_size": [64, 128]}, "seeds": [11, 12, 13]})");
+  ASSERT_EQ(g.runs.size(), 12u);
+  EXPECT_TRUE(g.has_rows);
+  EXPECT_EQ(g.runs[0].id, "1cycle_batch_size=64_r0");
+  EXPECT_EQ(g.runs[2].seed, 13);
+  EXPECT_EQ(g.runs[11].id, "step_batch_size=128_r2");
+  EXPECT_EQ(g.runs[11].settings["epochs"], 85);
+  // a schedule spec in an id: one path component
+  Grid spec = grid(R"({"axes": {"lr": ["onecycle-smith:base=0.01,max=0.1,ss=45%"]}})");
+  EXPECT_EQ(spec.runs[0].id, "lr=onecycle-smith-base=0.01-max=0.1-ss=45-_r0");
+}
+
+TEST(SweepGrid, ErrorsNameTheFileTheRowOrAxisAndTheKey) {
+  EXPECT_HAS(error_of(R"({"axes": {"lr": []}})"), "grid.json: axis 'lr' is empty");
+  EXPECT_HAS(error_of(R"({"axes": {"lrr": [0.1]}})"), "grid.json: axis 'lrr'");
+  EXPECT_HAS(error_of(R"({"axes": {"lrr": [0.1]}})"), "unknown setting 'lrr'");
+  EXPECT_HAS(error_of(R"({"axis": {"lr": [0.1]}})"), "grid.json: unknown key 'axis'");
+  EXPECT_HAS(error_of(R"({"base": {"batch_sise": 3}})"),
+             "grid.json: base: unknown setting 'batch_sise'");
+  EXPECT_HAS(error_of(R"({"rows": [{"name": "a", "set": {"batch_size": "big"}}]})"),
+             "grid.json: row 'a': setting 'batch_size' must be an integer");
+  EXPECT_HAS(error_of(R"({"axes": {"batch_size": [64, -1]}})"),
+             "grid.json: batch_size=-1: setting 'batch_size' must be positive");
+  EXPECT_HAS(error_of(R"({"base": {"device": "cuda"}})"),
+             "setting 'device' is chosen by the sweep");
+  EXPECT_HAS(error_of(R"({"axes": {"seed": [1, 2]}})"), "setting 'seed' comes from repeats");
+  EXPECT_HAS(error_of(R"({"repeats": 0})"), "repeats must be an integer in [1, 1000]");
+  EXPECT_HAS(error_of(R"({"repeats": 2, "seeds": [1]})"), "repeats is 2 but seeds lists 1");
+  EXPECT_HAS(error_of(R"({"rows": [{"name": "a"}, {"name": "a"}]})"), "'a' is given twice");
+  EXPECT_HAS(error_of(R"({"rows": [{"name": "a", "set": {"lr": 1}}], "axes": {"lr": [1]}})"),
+             "row 'a' sets 'lr', which is also an axis");
+  try {
+    read_grid("/nonexistent/grid.yaml");
+    FAIL() << "a missing grid file was read";
+  } catch (const UsageError& e) {
+    EXPECT_HAS(std::string(e.what()), "/nonexistent/grid.yaml");
+  }
+}
+
+TEST(SweepGrid, ADifferentGridIsNamedByWhatDiffers) {
+  Grid a = grid(R"({"axes": {"lr": [0.1, 0.2]}})");
+  EXPECT_EQ(grid_difference(a, a), "");
+  EXPECT_HAS(grid_difference(a, grid(R"({"axes": {"lr": [0.1, 0.3]}})")), "lr=0.3_r0");
+  EXPECT_HAS(grid_difference(a, grid(R"({"base": {"epochs": 3}, "axes": {"lr": [0.1, 0.2]}})")),
+             "epochs");
+  // and the state file reads back as the same grid
+  std::vector<RunRecord> records(a.runs.size());
+  EXPECT_EQ(grid_difference(grid_from_state(state_json(a, records, "cpu"), "state"), a), "");
+}
+
+TEST(SweepGrid, SummaryIsTheMeanAndSampleStdOfTheRepeats) {
+  double mean = 0, std = 0;
+  mean_std({0.90, 0.92, 0.97}, mean, std);
+  EXPECT_NEAR(mean, 0.93, 1e-12);
+  EXPECT_NEAR(std, std::sqrt(((0.03 * 0.03) + (0.01 * 0.01) + (0.04 * 0.04)) / 2), 1e-12);
+  mean_std({0.5}, mean, std);
+  EXPECT_TRUE(std::isnan(std));
+
+  Grid g = grid(R"({"axes": {"lr": [0.1, 0.2]}, "repeats": 3})");
+  std::vector<RunRecord> records(6);
+  std::vector<RunResult> results(6);
+  const char* acc[] = {"0.9", "0.92", "0.97", "0.5", "", ""};
+  for (int i = 0; i < 6; ++i) {
+    records[i].status = i < 4 ? "done" : i == 4 ? "failed" : "running";
+    records[i].exit_code = i < 4 ? 0 : i == 4 ? 2 : -1;
+    results[i].final_acc = results[i].best_acc = acc[i];
+    results[i].final_loss = results[i].best_loss = i < 4 ? "0.25" : "";
+  }
+  std::string md = summary_md(g, records, results);
+  EXPECT_HAS(md, "| 0.1 | 3/3 | 93.00 ± 3.61 | 93.00 ± 3.61 | 0.2500 ± 0.0000 |");
+  EXPECT_HAS(md, "| 0.2 | 1/3 | 50.00 | 50.00 | 0.2500 |");
+  EXPECT_HAS(md, "| 1 |\n");  // one failed
+  std::string csv = results_csv(g, records, results);
+  EXPECT_HAS(csv, "id,lr,repeat,seed,status,exit_code,iterations,final_test_acc");
+  EXPECT_HAS(csv, "lr=0.2_r1,0.2,1,2,failed,2,,,,,,0.0\n");
+  EXPECT_EQ(csv_cell("a,b\"c"), "\"a,b\"\"c\"");
+}
+
+}  // namespace
+}  // namespace minidl::cli
