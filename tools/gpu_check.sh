@@ -519,7 +519,7 @@ run() {
   benchmarks
   # 4. the CPU suites while time remains (the quick ones first)
   local s cap
-  for s in core kernels layers optim models data cli reference integration; do
+  for s in core kernels layers optim models data cli sweep reference integration; do
     [ -x "$BUNDLE/bin/minidl_test_$s" ] || continue
     case $s in integration) cap=240 ;; reference) cap=150 ;; *) cap=120 ;; esac
     suite 4 "minidl_test_$s" $cap

@@ -15,6 +15,7 @@
 #include "core/text.h"
 #include "optim/checkpoint.h"
 #include "tests/integration/cli_util.h"
+#include "tests/sweep/sweep_util.h"
 
 namespace minidl {
 namespace {
@@ -22,7 +23,9 @@ namespace {
 namespace fs = std::filesystem;
 using cli_test::run;
 using cli_test::TempDir;
-using Table = std::map<std::string, std::map<std::string, std::string>>;  // id -> column -> cell
+using sweep_test::read_results;
+using sweep_test::Table;
+using sweep_test::text_of;
 
 // 2 learning rates x 2 repeats of 60 iterations, a checkpoint every 10 (random images and labels:
 // the accuracy is chance, but every figure must still repeat exactly).
@@ -37,38 +40,6 @@ const char* kGridJson =
     "keep_checkpoints": 10, "workers": 1, "momentum": 0.9}, "axes": {"lr": [0.001, 0.002]},
     "repeats": 2})";
 const char* kIds[] = {"lr=0.001_r0", "lr=0.001_r1", "lr=0.002_r0", "lr=0.002_r1"};
-
-std::string text_of(const std::string& path) {
-  std::vector<uint8_t> b = read_file(path);
-  return std::string(b.begin(), b.end());
-}
-
-// results.csv as id -> column -> cell (cells quoted as RFC 4180).
-Table read_results(const std::string& path) {
-  std::istringstream in(text_of(path));
-  std::vector<std::vector<std::string>> rows;
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> cells(1);
-    bool quoted = false;
-    for (size_t i = 0; i < line.size(); ++i) {
-      char c = line[i];
-      if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"')
-        cells.back() += '"', ++i;
-      else if (c == '"')
-        quoted = !quoted;
-      else if (c == ',' && !quoted)
-        cells.emplace_back();
-      else
-        cells.back() += c;
-    }
-    rows.push_back(cells);
-  }
-  Table t;
-  for (size_t r = 1; r < rows.size(); ++r)
-    for (size_t c = 0; c < rows[0].size() && c < rows[r].size(); ++c)
-      t[rows[r][0]][rows[0][c]] = rows[r][c];
-  return t;
-}
 
 // What must not depend on how the runs were run: everything but the wall time.
 void expect_same_results(const Table& a, const Table& b) {

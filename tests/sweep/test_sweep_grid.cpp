@@ -126,5 +126,59 @@ TEST(SweepGrid, SummaryIsTheMeanAndSampleStdOfTheRepeats) {
   EXPECT_EQ(csv_cell("a,b\"c"), "\"a,b\"\"c\"");
 }
 
+// --set puts a value in every run (over base and over a row that set the key), typed as JSON when it
+// parses and as text otherwise; an axis's key is refused; --repeats replaces repeats or cuts seeds.
+TEST(SweepGrid, CommandLineOverrides) {
+  const nlohmann::json file = config_from_text(
+      R"({"base": {"model": "lenet", "batch_size": 512},
+          "rows": [{"name": "a", "set": {"epochs": 85}}, {"name": "b", "set": {"lr": 0.01}}],
+          "axes": {"weight_decay": [5e-4, 1e-4]}, "repeats": 4})",
+      "grid.json");
+  GridOverrides o;
+  o.sets = {"epochs=2", "data_dir=/data/x y", "batch_size=8", "nesterov=false"};
+  o.repeats = 1;
+  Grid g = grid_from_json(apply_overrides(file, o, "grid.json"), "grid.json");
+  ASSERT_EQ(g.runs.size(), 4u);  // 2 rows x 2 axis values x 1 repeat
+  for (const SweepRun& r : g.runs) {
+    EXPECT_EQ(r.settings["epochs"], 2) << r.id;  // row a's 85 too
+    EXPECT_EQ(r.settings["data_dir"], "/data/x y");
+    EXPECT_EQ(r.settings["batch_size"], 8);
+    EXPECT_EQ(r.settings["nesterov"], false);
+  }
+  EXPECT_EQ(g.runs[2].settings["lr"], 0.01);
+
+  auto error = [&](GridOverrides bad) -> std::string {
+    try {
+      grid_from_json(apply_overrides(file, bad, "grid.json"), "grid.json");
+    } catch (const UsageError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  GridOverrides axis;
+  axis.sets = {"weight_decay=0"};
+  EXPECT_HAS(error(axis), "--set weight_decay: 'weight_decay' is an axis of grid.json");
+  GridOverrides no_eq;
+  no_eq.sets = {"epochs"};
+  EXPECT_HAS(error(no_eq), "--set 'epochs': expected key=value");
+  GridOverrides unknown;
+  unknown.sets = {"epoch=3"};
+  EXPECT_HAS(error(unknown), "epoch");
+  GridOverrides owned;
+  owned.sets = {"out=/tmp/x"};
+  EXPECT_HAS(error(owned), "out");
+  GridOverrides too_many;
+  too_many.repeats = 3;
+  const nlohmann::json seeded =
+      config_from_text(R"({"base": {"model": "lenet"}, "seeds": [5, 6]})", "grid.json");
+  EXPECT_EQ(grid_from_json(apply_overrides(seeded, GridOverrides{{}, 1}, "g"), "g").runs.size(), 1u);
+  try {
+    apply_overrides(seeded, too_many, "grid.json");
+    ADD_FAILURE() << "expected a UsageError";
+  } catch (const UsageError& e) {
+    EXPECT_HAS(std::string(e.what()), "lists only 2 seeds");
+  }
+}
+
 }  // namespace
 }  // namespace minidl::cli

@@ -121,8 +121,46 @@ const std::vector<std::string>& sweep_owned_keys() {
   return keys;
 }
 
-Grid read_grid(const std::string& path) {
-  return grid_from_json(read_config_file(path), path);
+Grid read_grid(const std::string& path, const GridOverrides& overrides) {
+  return grid_from_json(apply_overrides(read_config_file(path), overrides, path), path);
+}
+
+nlohmann::json apply_overrides(nlohmann::json grid, const GridOverrides& o,
+                               const std::string& name) {
+  if (!grid.is_object()) return grid;  // grid_from_json names the problem
+  for (const std::string& item : o.sets) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError("--set '" + item + "': expected key=value, e.g. --set data_dir=/data");
+    const std::string key = item.substr(0, eq), text = item.substr(eq + 1);
+    // 0.1, 512, true, [1, 2] and {"a": 1} are values of their JSON type; anything else is text
+    // (a path, a schedule spec), as a YAML file would read it.
+    nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+    if (value.is_discarded() || value.is_null()) value = text;
+    if (grid.contains("axes") && grid["axes"].is_object() && grid["axes"].contains(key))
+      throw UsageError("--set " + key + ": '" + key + "' is an axis of " + name +
+                       "; a value for every run would remove the axis");
+    if (!grid.contains("base")) grid["base"] = nlohmann::json::object();
+    if (grid["base"].is_object()) grid["base"][key] = value;
+    if (grid.contains("rows") && grid["rows"].is_array())
+      for (nlohmann::json& row : grid["rows"])
+        if (row.is_object() && row.contains("set") && row["set"].is_object() &&
+            row["set"].contains(key))
+          row["set"][key] = value;
+  }
+  if (o.repeats > 0) {
+    if (grid.contains("seeds") && grid["seeds"].is_array()) {
+      if (static_cast<int64_t>(grid["seeds"].size()) < o.repeats)
+        throw UsageError("--repeats " + std::to_string(o.repeats) + ": " + name + " lists only " +
+                         std::to_string(grid["seeds"].size()) + " seeds");
+      grid["seeds"].erase(grid["seeds"].begin() + o.repeats, grid["seeds"].end());
+    } else {
+      grid["repeats"] = o.repeats;
+    }
+  } else if (o.repeats < 0) {
+    throw UsageError("--repeats must be positive, got " + std::to_string(o.repeats));
+  }
+  return grid;
 }
 
 Grid grid_from_json(const nlohmann::json& grid, const std::string& name) {

@@ -40,9 +40,21 @@ struct Grid {
 
 constexpr int64_t kMaxSweepRuns = 100'000;
 
+// Changes to a grid given on the command line (`sweep --set key=value --repeats N`): a setting for
+// every run (over base and rows; an axis's key is refused), and the number of repeats (the first N
+// seeds of a `seeds` list). For the machine's own paths (data_dir) and for quick passes over a grid.
+struct GridOverrides {
+  std::vector<std::string> sets;  // "key=value"; value read as JSON when it parses, else text
+  int64_t repeats = 0;            // 0: the grid's own
+  bool empty() const { return sets.empty() && repeats == 0; }
+};
+
 // Reads and expands a grid file (YAML or JSON: config_file.h). Every run's settings are checked as
 // `train` checks its own; a UsageError names the file, the row or axis, and the key.
-Grid read_grid(const std::string& path);
+Grid read_grid(const std::string& path, const GridOverrides& overrides = {});
+// The grid file's contents with the overrides applied (UsageError for a bad one).
+nlohmann::json apply_overrides(nlohmann::json grid, const GridOverrides& overrides,
+                               const std::string& name);
 Grid grid_from_json(const nlohmann::json& grid, const std::string& name);
 
 // Settings a grid may not set: the sweep chooses them for each run (out: DIR/runs/<id>; device:

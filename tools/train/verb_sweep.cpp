@@ -3,9 +3,9 @@
 //
 //   minidl_train sweep grid.yaml --out sweeps/lr --slots 2 --threads-per-run 4
 //   minidl_train sweep grid.yaml --out sweeps/lr --gpus all             # one run per GPU
-//   minidl_train sweep grid.yaml --out sweeps/lr --emit slurm           # DIR/sweep.sbatch, runs
-//   nothing minidl_train sweep gather sweeps/lr                                 # results from the
-//   runs' dirs
+//   minidl_train sweep grid.yaml --out sweeps/lr --emit slurm           # DIR/sweep.sbatch only
+//   minidl_train sweep gather sweeps/lr                                 # results from the runs
+//   minidl_train sweep grid.yaml --out sweeps/c10 --set data_dir=/data/cifar10 --repeats 2
 //
 // Every run is a process of this same binary running `train` (a new run: `train --config
 // DIR/runs/<id>/sweep_config.json`; an interrupted one: `train --resume DIR/runs/<id>`), so a run
@@ -51,6 +51,7 @@ struct SweepOptions {
   int slots = 0, threads = 0, gpus_per_run = 0;  // 0: not given
   int64_t only_index = -1;
   bool retry_failed = false;
+  GridOverrides overrides;  // --set, --repeats
 };
 
 // Where runs go: slots, each with its GPUs, and the threads every run computes with.
@@ -456,7 +457,7 @@ std::string shell_quote(const std::string& s) {
 // DIR/sweep.sbatch: one array task per run, each `sweep GRID --out DIR --only-index I`. Paths are
 // absolute: sbatch runs the script from wherever it was submitted.
 void emit_slurm(const std::string& dir, const std::string& grid_path, const Grid& grid,
-                const Placement& p) {
+                const Placement& p, const GridOverrides& overrides) {
   const std::string adir = fs::absolute(dir).lexically_normal().string();
   const std::string agrid = fs::absolute(grid_path).lexically_normal().string();
   const std::string exe = fs::read_symlink("/proc/self/exe").string();
@@ -475,6 +476,9 @@ void emit_slurm(const std::string& dir, const std::string& grid_path, const Grid
   s += "exec " + shell_quote(exe) + " sweep " + shell_quote(agrid) + " --out " + shell_quote(adir) +
        " --only-index \"$SLURM_ARRAY_TASK_ID\" --threads-per-run " + std::to_string(p.threads);
   if (p.kind == "cuda") s += " --gpus-per-run " + std::to_string(p.gpus_per_run);
+  // The same changes to the grid, or the task's grid would differ from the directory's.
+  for (const std::string& item : overrides.sets) s += " --set " + shell_quote(item);
+  if (overrides.repeats > 0) s += " --repeats " + std::to_string(overrides.repeats);
   s += "\n";
   write_file_atomic(adir + "/sweep.sbatch", s);
 }
@@ -508,7 +512,7 @@ int run_sweep(const SweepOptions& o) {
   const bool cluster = !o.emit.empty() || o.only_index >= 0;
   // ---- everything that can be wrong with the input is checked before anything is written ----
   const std::string& grid_path = o.args[0];
-  Grid grid = read_grid(grid_path);
+  Grid grid = read_grid(grid_path, o.overrides);
   Placement p = resolve_placement(o, cluster);
   const std::string dir = fs::path(o.out).lexically_normal().string();
   if (o.only_index >= 0) {
@@ -522,7 +526,7 @@ int run_sweep(const SweepOptions& o) {
   lock_dir(dir);
   if (!o.emit.empty()) {
     write_state(dir, grid, read_records(dir, grid), p.kind);
-    emit_slurm(dir, grid_path, grid, p);
+    emit_slurm(dir, grid_path, grid, p, o.overrides);
     std::printf(
         "minidl_train sweep: wrote %s/sweep.sbatch, %zu array tasks; submit it with sbatch, "
         "then run `minidl_train sweep gather %s`\n",
@@ -553,6 +557,12 @@ void add_sweep_verb(CLI::App& app, int& exit_code) {
   verb->add_option("--only-index", o->only_index, "Run only run I of the grid (a Slurm array task)")
       ->check(CLI::NonNegativeNumber);
   verb->add_flag("--retry-failed", o->retry_failed, "Run the failed runs again (resuming them)");
+  verb->add_option("--set", o->overrides.sets,
+                   "key=value: a setting for every run, over the grid's base and rows (repeatable; "
+                   "e.g. data_dir=/data/cifar-10-batches-bin)");
+  verb->add_option("--repeats", o->overrides.repeats, "Repeats of each configuration (the grid's: "
+                   "its own)")
+      ->check(positive_integer());
   verb->callback([o, &exit_code] { exit_code = run_sweep(*o); });
 }
 
