@@ -125,7 +125,8 @@ def main():
 
         fig, ax = plt.subplots(figsize=(8, 5))
         for name, runs in groups.items():
-            curves = [test_curve(os.path.join(r["_dir"], "runs", r["id"])) for r in runs]
+            curves = [test_curve(os.path.join(r["_dir"], "runs", r["id"])) for r in runs
+                      if r["status"] == "done"]
             curves = [c for c in curves if c[0]]
             if not curves:
                 continue
