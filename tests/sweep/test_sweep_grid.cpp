@@ -180,5 +180,23 @@ TEST(SweepGrid, CommandLineOverrides) {
   }
 }
 
+// The paper's protocol: repeat r runs at batch + 3 - r % 4 with msra (even r) or xavier (odd r).
+TEST(SweepGrid, SmithRepeatProtocol) {
+  Grid g = grid(R"({"base": {"model": "lenet", "batch_size": 128, "seed": 5},
+                   "rows": [{"name": "a", "set": {"batch_size": 512}}, {"name": "b", "set": {}}],
+                   "repeats": 4, "repeat_protocol": "smith"})");
+  ASSERT_EQ(g.runs.size(), 8u);
+  const int64_t batch[] = {515, 514, 513, 512, 131, 130, 129, 128};
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(g.runs[i].settings["batch_size"], batch[i]) << g.runs[i].id;
+    EXPECT_EQ(g.runs[i].settings["init"], i % 2 == 0 ? "msra" : "xavier") << g.runs[i].id;
+    EXPECT_EQ(g.runs[i].seed, 5 + static_cast<int64_t>(i % 4));
+  }
+  EXPECT_HAS(error_of(R"({"base": {"model": "lenet"}, "repeat_protocol": "caffe"})"),
+             "repeat_protocol must be seeds (the default) or smith, got 'caffe'");
+  EXPECT_HAS(error_of(R"({"axes": {"init": ["msra"]}, "repeat_protocol": "smith"})"),
+             "repeat_protocol smith varies 'init'");
+}
+
 }  // namespace
 }  // namespace minidl::cli

@@ -165,8 +165,10 @@ nlohmann::json apply_overrides(nlohmann::json grid, const GridOverrides& o,
 
 Grid grid_from_json(const nlohmann::json& grid, const std::string& name) {
   for (auto& [key, v] : grid.items())
-    if (key != "base" && key != "axes" && key != "rows" && key != "repeats" && key != "seeds")
-      fail(name, "unknown key '" + key + "'; a grid has base, axes, rows, repeats, seeds");
+    if (key != "base" && key != "axes" && key != "rows" && key != "repeats" && key != "seeds" &&
+        key != "repeat_protocol")
+      fail(name, "unknown key '" + key +
+                     "'; a grid has base, axes, rows, repeats, seeds, repeat_protocol");
   const nlohmann::json base = grid.value("base", nlohmann::json::object());
   if (!base.is_object()) fail(name, "base must be a map of settings");
   check_keys(base, name + ": base", true);
@@ -192,6 +194,18 @@ Grid grid_from_json(const nlohmann::json& grid, const std::string& name) {
   const std::vector<Row> rows = read_rows(grid, name);
   g.has_rows = grid.contains("rows");
   const std::vector<int64_t> seeds = read_seeds(grid, name, defaults.run.seed);
+  // repeat_protocol smith: the replication files' 4 runs of a configuration differ in more than the
+  // seed: repeat r adds 3 - r % 4 to the (per-GPU) batch size and alternates the initialisation,
+  // msra for even r, xavier for odd (PAPER.md, "Protocol").
+  const std::string protocol = grid.value("repeat_protocol", std::string("seeds"));
+  if (protocol != "seeds" && protocol != "smith")
+    fail(name, "repeat_protocol must be seeds (the default) or smith, got '" + protocol + "'");
+  const bool smith = protocol == "smith";
+  if (smith)
+    for (const char* key : {"batch_size", "init"})
+      if (axes.contains(key))
+        fail(name, std::string("repeat_protocol smith varies '") + key +
+                       "' itself; it cannot also be an axis");
   if (configs * static_cast<int64_t>(rows.size()) * static_cast<int64_t>(seeds.size()) >
       kMaxSweepRuns)
     fail(name, "more than " + std::to_string(kMaxSweepRuns) + " runs");
@@ -235,6 +249,10 @@ Grid grid_from_json(const nlohmann::json& grid, const std::string& name) {
         rep.repeat = static_cast<int64_t>(r);
         rep.seed = seeds[r];
         rep.settings["seed"] = seeds[r];
+        if (smith) {
+          rep.settings["batch_size"] = s.data.batch_size + 3 - static_cast<int64_t>(r % 4);
+          rep.settings["init"] = r % 2 == 0 ? "msra" : "xavier";
+        }
         rep.id = (id.empty() ? "" : id + "_") + "r" + std::to_string(r);
         g.runs.push_back(std::move(rep));
       }
