@@ -42,7 +42,8 @@ constexpr int64_t kMaxSweepRuns = 100'000;
 
 // Changes to a grid given on the command line (`sweep --set key=value --repeats N`): a setting for
 // every run (over base and rows; an axis's key is refused), and the number of repeats (the first N
-// seeds of a `seeds` list). For the machine's own paths (data_dir) and for quick passes over a grid.
+// seeds of a `seeds` list). For the machine's own paths (data_dir) and for quick passes over a
+// grid.
 struct GridOverrides {
   std::vector<std::string> sets;  // "key=value"; value read as JSON when it parses, else text
   int64_t repeats = 0;            // 0: the grid's own
@@ -97,6 +98,8 @@ std::string summary_md(const Grid& grid, const std::vector<RunRecord>& records,
                        const std::vector<RunResult>& results);
 void write_results(const std::string& sweep_dir, const Grid& grid);
 
+// A setting's value as a user reads it in ids and tables: 0.0005, not 0.00050000000000000001.
+std::string value_text(const nlohmann::json& v);
 // A CSV cell: quoted when it holds a comma, a quote or a line break (RFC 4180).
 std::string csv_cell(const std::string& text);
 // Mean and sample standard deviation (n - 1; NaN for fewer than two values).

@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +36,7 @@
 #include "optim/progress.h"
 #include "tools/train/cli.h"
 #include "tools/train/sweep.h"
+#include "tools/train/sweep_process.h"
 
 namespace minidl::cli {
 
@@ -52,17 +52,6 @@ struct SweepOptions {
   int64_t only_index = -1;
   bool retry_failed = false;
   GridOverrides overrides;  // --set, --repeats
-};
-
-// Where runs go: slots, each with its GPUs, and the threads every run computes with.
-struct Placement {
-  std::string kind = "cpu";  // the device every run's config names: cpu, or cuda (see gpus)
-  int threads = 1;
-  int gpus_per_run = 1;
-  // Per slot, the CUDA_VISIBLE_DEVICES its runs get ("": left as it is). A GPU run's config says
-  // "cuda", not "cuda:3": device is fixed for a run's life (a resume must match it), while a run
-  // interrupted on GPU 3 may well resume on GPU 1.
-  std::vector<std::string> slot_gpus = {""};
 };
 
 int hardware_threads() {
@@ -185,98 +174,6 @@ void write_state(const std::string& dir, const Grid& grid, const std::vector<Run
   write_file_atomic(state_path(dir), state_json(grid, records, placement).dump(1) + "\n");
 }
 
-// ---- running one run ----
-
-std::atomic<int> g_signal{0};
-
-extern "C" void sweep_remember_signal(int sig) {
-  g_signal = sig;
-}
-
-struct SignalGuard {  // SIGINT and SIGTERM are remembered, and handled by the loops below
-  struct sigaction old_int = {}, old_term = {};
-  SignalGuard() {
-    struct sigaction act = {};
-    act.sa_handler = sweep_remember_signal;
-    sigemptyset(&act.sa_mask);
-    sigaction(SIGINT, &act, &old_int);
-    sigaction(SIGTERM, &act, &old_term);
-  }
-  ~SignalGuard() {
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-  }
-};
-
-int exit_code_of(int status) {
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// Starts `train` for `run` in its directory: resumed from its newest checkpoint, else from the
-// start (what an attempt wrote before its first checkpoint is removed: train refuses a directory
-// that holds a run). Marks the record running; `how` says which.
-pid_t start_run(const std::string& dir, const SweepRun& run, const Placement& p,
-                const std::string& gpus, RunRecord& record, std::string& how) {
-  const std::string rdir = run_dir(dir, run);
-  fs::create_directories(rdir);
-  std::vector<std::string> args = {fs::read_symlink("/proc/self/exe").string(), "train"};
-  const std::string checkpoint = latest_checkpoint(rdir);
-  if (!checkpoint.empty()) {
-    args.insert(args.end(), {"--resume", rdir, "--threads", std::to_string(p.threads)});
-    how = "resumed from " + fs::path(checkpoint).filename().string();
-  } else {
-    for (const char* name : {"metrics.csv", "log.txt", "config.json", "checkpoints"})
-      fs::remove_all(rdir + "/" + name);
-    nlohmann::json config = run.settings;
-    config["out"] = rdir;
-    config["device"] = p.kind;
-    config["threads"] = p.threads;
-    write_file_atomic(rdir + "/sweep_config.json", config.dump(2) + "\n");
-    args.insert(args.end(), {"--config", rdir + "/sweep_config.json"});
-    how = record.attempts > 0 ? "started again (no checkpoint)" : "started";
-  }
-  if (p.gpus_per_run > 1) args.insert(args.end(), {"--nproc", std::to_string(p.gpus_per_run)});
-  record.status = "running";
-  ++record.attempts;
-  write_run_record(rdir, record);
-
-  const std::string output = rdir + "/output.txt";
-  std::vector<char*> cargs;
-  for (std::string& a : args) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  MINIDL_CHECK(pid >= 0, "cannot start run ", run.id, ": ", std::strerror(errno));
-  if (pid == 0) {
-    // Its own process group: Ctrl-C in a terminal reaches the sweep alone, which passes on one
-    // SIGINT (train checkpoints at the first and dies at the second). It dies with the sweep,
-    // SIGKILL included, so no run outlives the sweep that watches it.
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(128 + SIGKILL);
-    int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::close(fd);
-    }
-    if (!gpus.empty()) ::setenv("CUDA_VISIBLE_DEVICES", gpus.c_str(), 1);
-    ::execv(cargs[0], cargs.data());
-    std::fprintf(stderr, "minidl_train sweep: cannot run %s: %s\n", cargs[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// The record of a run whose process ended with `code`.
-void finish_record(RunRecord& record, int code, double seconds, bool stopping) {
-  record.exit_code = code;
-  record.wall_s += seconds;
-  record.status = code == 0 ? "done" : stopping ? "interrupted" : "failed";
-}
-
 std::string slot_text(const Placement& p, size_t slot) {
   std::string gpus = p.slot_gpus[slot];
   if (!gpus.empty()) return "slot " + std::to_string(slot) + ", GPU " + gpus;
@@ -324,7 +221,7 @@ int supervise(const std::string& dir, const Grid& grid, const Placement& p, bool
     return std::count_if(slots.begin(), slots.end(), [](auto& s) { return s.has_value(); });
   };
   while ((!queue.empty() && signals == 0) || active() > 0) {
-    if (int sig = g_signal.exchange(0)) {
+    if (int sig = take_signal()) {
       // train stops cleanly (checkpoint, exit 130) on SIGINT alone: SIGTERM becomes SIGINT; a
       // second signal kills the runs (they resume from their last checkpoint).
       ++signals;
@@ -435,7 +332,7 @@ int run_only(const std::string& dir, const Grid& grid, const Placement& p, int64
   std::fflush(stdout);
   int status = 0, signals = 0;
   while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (g_signal.exchange(0)) ::kill(pid, ++signals == 1 ? SIGINT : SIGKILL);
+    if (take_signal()) ::kill(pid, ++signals == 1 ? SIGINT : SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const int code = exit_code_of(status);
@@ -560,7 +457,8 @@ void add_sweep_verb(CLI::App& app, int& exit_code) {
   verb->add_option("--set", o->overrides.sets,
                    "key=value: a setting for every run, over the grid's base and rows (repeatable; "
                    "e.g. data_dir=/data/cifar-10-batches-bin)");
-  verb->add_option("--repeats", o->overrides.repeats, "Repeats of each configuration (the grid's: "
+  verb->add_option("--repeats", o->overrides.repeats,
+                   "Repeats of each configuration (the grid's: "
                    "its own)")
       ->check(positive_integer());
   verb->callback([o, &exit_code] { exit_code = run_sweep(*o); });

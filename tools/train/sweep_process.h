@@ -1,0 +1,57 @@
+// How `minidl_train sweep` runs one run (verb_sweep.cpp places and supervises them): a `train`
+// process of this same binary in the run's directory, started fresh or resumed from its newest
+// checkpoint, its output in the run's output.txt, dying with the sweep; and the signals the sweep
+// passes on to its runs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+#include "tools/train/sweep.h"
+
+namespace minidl::cli {
+
+// Where runs go: slots, each with its GPUs, and the threads every run computes with.
+struct Placement {
+  std::string kind = "cpu";  // the device every run's config names: cpu, or cuda (see gpus)
+  int threads = 1;
+  int gpus_per_run = 1;
+  // Per slot, the CUDA_VISIBLE_DEVICES its runs get ("": left as it is). A GPU run's config says
+  // "cuda", not "cuda:3": device is fixed for a run's life (a resume must match it), while a run
+  // interrupted on GPU 3 may well resume on GPU 1.
+  std::vector<std::string> slot_gpus = {""};
+};
+
+// While one lives, SIGINT and SIGTERM are not fatal to the sweep: they are remembered, and
+// take_signal() returns (and forgets) the last one, for the supervising loop to pass on.
+class SignalGuard {
+ public:
+  SignalGuard();
+  ~SignalGuard();
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+
+ private:
+  struct sigaction old_int_ = {}, old_term_ = {};
+};
+int take_signal();  // 0: none since the last call
+
+// A waitpid status as an exit code: the process's own, or 128 + the signal that ended it.
+int exit_code_of(int status);
+
+// Starts `train` for `run` in its directory DIR/runs/<id>: resumed from its newest checkpoint,
+// else from the start (what an attempt wrote before its first checkpoint is removed: train refuses
+// a directory that holds a run). `gpus`: its CUDA_VISIBLE_DEVICES ("": left as it is). Marks the
+// record running; `how` says which start it was. Returns the child's pid.
+pid_t start_run(const std::string& dir, const SweepRun& run, const Placement& p,
+                const std::string& gpus, RunRecord& record, std::string& how);
+
+// The record of a run whose process ended with `code` after `seconds` (`stopping`: the sweep was
+// interrupted, so a non-zero code means interrupted, not failed).
+void finish_record(RunRecord& record, int code, double seconds, bool stopping);
+
+}  // namespace minidl::cli
