@@ -113,7 +113,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     return y;
   }
   double momentum = 0;
-  if (training() && running_mean_) {
+  if (training() && running_mean_ && cumulative_t_ >= 0) {
+    momentum = 1.0 / static_cast<double>(++cumulative_t_);
+  } else if (training() && running_mean_) {
     ++batches_host_;
     fill(batches_->value, static_cast<double>(batches_host_));
     momentum = opts_.momentum_at(batches_host_);
@@ -126,10 +128,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   Tensor mean = Tensor::empty({C_}, xin.dtype(), xin.device());
   Tensor invstd = Tensor::empty({C_}, xin.dtype(), xin.device());
   const bool update = training() && running_mean_;
-  batchnorm_forward_train(xin, gamma, beta, y, mean, invstd,
-                          update ? running_mean_->value : Tensor(),
-                          update ? running_var_->value : Tensor(), momentum, opts_.eps,
-                          fused_relu_);
+  batchnorm_forward_train(
+      xin, gamma, beta, y, mean, invstd, update ? running_mean_->value : Tensor(),
+      update ? running_var_->value : Tensor(), momentum, opts_.eps, fused_relu_);
   if (training()) {
     x_ = xin;
     save_mean_ = mean;

@@ -95,6 +95,12 @@ class BatchNorm2d : public Module {
   void set_fused_relu(bool on) { fused_relu_ = on; }
   bool fused_relu() const { return fused_relu_; }
 
+  // Cumulative statistics, for PreciseBN (optim/precise_bn.h): while on, the t-th training batch
+  // since it was switched on updates the running statistics with momentum 1 / t, so they become
+  // the plain average over those batches (the first replaces them), and num_batches_tracked is
+  // left alone (these are not training steps).
+  void set_cumulative_statistics(bool on) { cumulative_t_ = on ? 0 : -1; }
+
  protected:
   void clear_cache() override;
   void on_state_loaded() override;
@@ -107,6 +113,7 @@ class BatchNorm2d : public Module {
   int64_t batches_host_ = 0;  // num_batches_tracked, mirrored on the host (no device read per step)
   CrossRankSum sync_;
   bool fused_relu_ = false;
+  int64_t cumulative_t_ = -1;  // batches averaged since set_cumulative_statistics(true); -1: off
   Tensor x_, save_mean_, save_invstd_;  // training-mode cache, until backward
   Tensor y_;                            // the output, cached by a fused-ReLU training forward
   // Synchronised forward's cache instead of save_invstd_: the global batch's biased variance and

@@ -4,8 +4,10 @@ sweep) against the learning rate, with the suggested max and min LR marked.
 
     /usr/bin/python3 tools/plot_range_test.py runs/range-test        # writes runs/range-test/range_test.png
 
-Input: DIR/range_test.csv (columns lr, iteration, train_loss, smoothed_loss, test_loss, test_acc; empty
-cells where not measured) and DIR/range_test.json ({"mode", "suggested_max_lr", "suggested_min_lr", "rule"}).
+Input: DIR/range_test.csv (columns repeat, seed, lr, iteration, train_loss, smoothed_loss, test_loss, test_acc,
+smoothed_test_loss; empty cells where not measured) and DIR/range_test.json ({"mode", "suggested_max_lr",
+"suggested_min_lr", "flat_from", "margin", "rule", "spread", "curve"}). With several repeats, each is drawn
+thin and the mean curve the rule read thick.
 """
 import argparse
 import csv
@@ -21,6 +23,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def column(rows, name):
     return [(float(r["lr"]), float(r[name])) for r in rows if r.get(name) not in ("", None)]
+
+
+def finite(values):
+    return [v for v in values if v == v and abs(v) != float("inf")]
 
 
 def main():
@@ -39,16 +45,33 @@ def main():
         with open(json_path) as f:
             info = json.load(f)
     exponential = info.get("mode") == "exp"
+    repeats = sorted({r.get("repeat", "0") for r in rows}, key=int)
     fig, ax = plt.subplots(figsize=(9, 5.5))
+    ax2 = None
     shown = []
-    for name, style, color, label in (("train_loss", "-", "tab:gray", "train loss"),
-                                      ("smoothed_loss", "-", "tab:orange", "smoothed train loss"),
-                                      ("test_loss", "o-", "tab:blue", "test loss")):
-        pts = column(rows, name)
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, ms=3, lw=1, color=color,
-                    alpha=0.4 if name == "train_loss" else 1.0, label=label)
-            shown += [p[1] for p in pts if p[1] == p[1] and abs(p[1]) != float("inf")]
+    for k, rep in enumerate(repeats):
+        mine = [r for r in rows if r.get("repeat", "0") == rep]
+        first = k == 0
+        for name, style, color, label, alpha in (
+                ("train_loss", "-", "tab:gray", "train loss", 0.3),
+                ("smoothed_loss", "-", "tab:orange", "smoothed train loss", 0.8),
+                ("test_loss", "o", "tab:blue", "test loss", 0.5),
+                ("smoothed_test_loss", "-", "tab:blue", "smoothed test loss", 0.9)):
+            pts = column(mine, name)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, ms=3, lw=1, color=color,
+                        alpha=alpha, label=label if first else None)
+                shown += finite([p[1] for p in pts])
+        acc = column(mine, "test_acc")
+        if acc:
+            ax2 = ax2 or ax.twinx()
+            ax2.plot([p[0] for p in acc], [100 * p[1] for p in acc], "s-", ms=2, lw=0.8, color="tab:green",
+                     alpha=0.6, label="test accuracy" if first else None)
+    curve = info.get("curve") or {}
+    if len(repeats) > 1 and curve.get("lr"):
+        pts = [(x, y) for x, y in zip(curve["lr"], curve["smoothed_test_loss"]) if y is not None]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", lw=2.5, color="navy",
+                label=f"mean of {len(repeats)} repeats (the rule reads this)")
     if shown:
         # A diverging end would flatten everything else: cap the axis near the 90th percentile.
         shown.sort()
@@ -57,21 +80,23 @@ def main():
     ax.set_ylabel("loss")
     if exponential:
         ax.set_xscale("log")
-    acc = column(rows, "test_acc")
-    if acc:
-        ax2 = ax.twinx()
-        ax2.plot([p[0] for p in acc], [100 * p[1] for p in acc], "s-", ms=3, lw=1, color="tab:green",
-                 label="test accuracy")
+    if ax2:
         ax2.set_ylabel("test accuracy (%)", color="tab:green")
     for key, color in (("suggested_max_lr", "tab:red"), ("suggested_min_lr", "tab:purple")):
         if info.get(key):
             ax.axvline(info[key], color=color, ls="--", lw=1.2, label=f"{key.split('_')[1]} LR {info[key]:.3g}")
+    if info.get("flat_from") and info.get("suggested_max_lr"):
+        ax.axvspan(info["flat_from"], info["suggested_max_lr"], color="tab:red", alpha=0.08,
+                   label=f"scanned: from within {100 * info.get('margin', 0):.0f}% of the minimum to the first rise")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     title = f"LR range test ({'exponential, fastai' if exponential else 'linear, Smith'})"
+    spread = info.get("spread") or {}
+    if spread.get("n", 0) > 1:
+        title += f": {spread['n']} repeats, max LR each {spread['min']:.3g}..{spread['max']:.3g}"
     if info.get("rule"):
         title += f"\n{info['rule']}"
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=9, wrap=True)
     fig.tight_layout()
     out = args.out or os.path.join(args.dir, "range_test.png")
     fig.savefig(out, dpi=110)

@@ -2,11 +2,12 @@
 // data.
 //
 //   minidl_train range-test --model resnet20 --mode linear --max-lr 3 --iterations 400 --out
-//   runs/rt minidl_train range-test --mode exp --min-lr 1e-5 --max-lr 10
+//   runs/rt minidl_train range-test --model resnet20 --repeats 3          (seeds 1, 2, 3; one
+//   suggestion) minidl_train range-test --mode exp --min-lr 1e-5 --max-lr 10
 //
 // Writes OUT/range_test.csv, OUT/range_test.json and (with python3-matplotlib) OUT/range_test.png;
-// prints the suggested max and min LR and the rule behind them. No weights are written unless
-// --save-weights is given.
+// prints the suggested max and min LR, the rule behind them and, with --repeats, each repeat's.
+// No weights are written unless --save-weights is given (then: the last repeat's initial weights).
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -27,6 +28,8 @@ struct RangeArgs {
   std::string mode = "linear";
   double min_lr = -1, max_lr = -1;  // -1: the mode's default
   int64_t iterations = 500, eval_every = 20, eval_batches = 20;
+  int64_t bn_batches = 10, smooth = 5, repeats = 1;
+  double margin = 0.1;
   bool save_weights = false, no_plot = false;
 };
 
@@ -40,6 +43,13 @@ std::vector<std::string> range_keys() {
     keys.insert(keys.end(), part.begin(), part.end());
   keys.push_back("momentum");
   return keys;
+}
+
+std::string fmt_lr(double lr) {
+  if (std::isnan(lr)) return "none";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", lr);
+  return buf;
 }
 
 Settings range_defaults() {
@@ -70,36 +80,63 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
   o.iterations = a.iterations;
   o.eval_every = a.eval_every;
   o.eval_batches = a.eval_batches;
+  o.bn_batches = a.bn_batches;
+  o.smooth = a.smooth;
+  o.margin = a.margin;
+  if (o.smooth % 2 == 0)
+    throw UsageError("--smooth: the moving average needs an odd number of points");
 
   s.run.apply_compute();
   Datasets data = load_datasets(s.data, s.run);
   check_training_step_fits(s, train_sample_shape(s.data, data), data.train->num_classes(),
                            data.train->size());
-  std::unique_ptr<Loader> train = make_train_loader(s.data, s.run, data);
-  std::unique_ptr<Loader> test = make_eval_loader(s.data, s.run, data.test, data.stats);
-  auto mom = usage_guard([&] {
-    return schedule_from_config(s.schedule.momentum, ScheduleRole::momentum,
-                                train->batches_per_epoch(), o.iterations);
-  });
-  std::shared_ptr<Module> net =
-      make_experiment_model(s.model, s.run, train->sample_shape(), data.train->num_classes());
-  Sgd opt(*net, s.optim.sgd());
-  SoftmaxCrossEntropy loss(s.optim.label_smoothing);
-
-  std::printf("minidl_train range-test: %s on %s, batch %lld\n", s.model.model.c_str(),
-              s.data.dataset.c_str(), static_cast<long long>(s.data.batch_size));
+  std::printf("minidl_train range-test: %s on %s, batch %lld%s\n", s.model.model.c_str(),
+              s.data.dataset.c_str(), static_cast<long long>(s.data.batch_size),
+              a.repeats > 1 ? (", " + std::to_string(a.repeats) + " repeats").c_str() : "");
   o.restore = !a.save_weights;
-  RangeTestResult r = run_range_test(*net, loss, opt, *mom, *train, test.get(), o);
+  std::vector<RangeTestResult> repeats;
+  std::vector<uint64_t> seeds;
+  std::shared_ptr<Module> net;
+  for (int64_t k = 0; k < a.repeats; ++k) {
+    // Repeat k: seed + k draws other initial weights and another order of the batches.
+    Settings sk = s;
+    sk.run.seed = s.run.seed + static_cast<uint64_t>(k);
+    std::unique_ptr<Loader> train = make_train_loader(sk.data, sk.run, data);
+    std::unique_ptr<Loader> bn_data = make_train_loader(sk.data, sk.run, data);
+    std::unique_ptr<Loader> test = make_eval_loader(sk.data, sk.run, data.test, data.stats);
+    auto mom = usage_guard([&] {
+      return schedule_from_config(sk.schedule.momentum, ScheduleRole::momentum,
+                                  train->batches_per_epoch(), o.iterations);
+    });
+    net = make_experiment_model(sk.model, sk.run, train->sample_shape(), data.train->num_classes());
+    Sgd opt(*net, sk.optim.sgd());
+    SoftmaxCrossEntropy loss(sk.optim.label_smoothing);
+    if (a.repeats > 1)
+      std::printf("-- repeat %lld of %lld, seed %llu\n", static_cast<long long>(k + 1),
+                  static_cast<long long>(a.repeats), static_cast<unsigned long long>(sk.run.seed));
+    repeats.push_back(run_range_test(*net, loss, opt, *mom, *train, test.get(), o, bn_data.get()));
+    seeds.push_back(sk.run.seed);
+    const RangeTestResult& r = repeats.back();
+    std::printf("%s after %zu iterations; %s\n", r.stop_reason.c_str(), r.points.size(),
+                std::isnan(r.suggestion.max_lr)
+                    ? "no suggestion"
+                    : ("max LR " + fmt_lr(r.suggestion.max_lr)).c_str());
+  }
+  RangeTestReport report = combine_range_tests(std::move(repeats), std::move(seeds), o);
   const std::string out = s.run.out;
-  write_range_test(out, o, r);
-  std::filesystem::create_directories(out);
-  std::printf("%s after %zu iterations\n", r.stop_reason.c_str(), r.points.size());
-  if (std::isnan(r.suggested_max_lr)) {
-    std::printf("no suggestion: the test produced no usable point (see %s/range_test.csv)\n",
-                out.c_str());
+  write_range_test(out, o, report);
+  const LrSuggestion& sg = report.suggestion;
+  if (std::isnan(sg.max_lr)) {
+    std::printf("%s (see %s/range_test.csv)\n", sg.rule.c_str(), out.c_str());
   } else {
-    std::printf("suggested max LR %.4g, min LR %.4g\n  rule: %s\n", r.suggested_max_lr,
-                r.suggested_min_lr, r.rule.c_str());
+    std::printf("suggested max LR %.4g, min LR %.4g\n  rule: %s\n", sg.max_lr, sg.min_lr,
+                sg.rule.c_str());
+  }
+  if (report.repeats.size() > 1) {
+    std::string each;
+    for (const RangeTestResult& r : report.repeats)
+      each += (each.empty() ? "" : ", ") + fmt_lr(r.suggestion.max_lr);
+    std::printf("  each repeat's max LR: %s\n", each.c_str());
   }
   if (a.save_weights) {
     save_safetensors(out + "/weights.safetensors", net->state_dict());
@@ -139,6 +176,24 @@ void add_range_test_verb(CLI::App& app, int& exit_code) {
       ->check(positive_integer())
       ->capture_default_str();
   verb->add_option("--eval-batches", a->eval_batches, "Test batches per evaluation")
+      ->check(positive_integer())
+      ->capture_default_str();
+  verb->add_option("--bn-batches", a->bn_batches,
+                   "Linear mode: training batches that re-estimate the BN statistics before each "
+                   "test point (PreciseBN; 0: off)")
+      ->check(non_negative_number())
+      ->capture_default_str();
+  verb->add_option("--smooth", a->smooth,
+                   "Linear mode: points in the centred moving average of the test loss (odd)")
+      ->check(positive_integer())
+      ->capture_default_str();
+  verb->add_option("--margin", a->margin,
+                   "Linear mode: max LR is where the smoothed test loss first rises this fraction "
+                   "above its lowest value so far")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  verb->add_option("--repeats", a->repeats,
+                   "Run the sweep at seeds seed, seed+1, ... and suggest from all of them")
       ->check(positive_integer())
       ->capture_default_str();
   verb->add_flag("--save-weights", a->save_weights,
