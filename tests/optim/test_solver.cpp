@@ -138,6 +138,18 @@ TEST(Solver, RefusesACheckpointOfAnotherFormatOrSchedule) {
   EXPECT_NE(skipped[0].find("momentum_schedule"), std::string::npos) << skipped[0];
 }
 
+TEST(Solver, ACheckpointWithoutANewerSettingResumesWhenItIsOff) {
+  Checkpoint c;
+  c.state["config"] = {{"model", "lenet"}, {"threads", 2}};
+  nlohmann::json config = {{"model", "lenet"}, {"threads", 1}, {"init_from", ""}};
+  EXPECT_NO_THROW(check_checkpoint_config(c, config, "ckpt"));  // threads may change; "" is off
+  config["init_from"] = "w.safetensors";
+  EXPECT_MINIDL_ERROR(check_checkpoint_config(c, config, "ckpt"), "init_from");
+  config["init_from"] = "";
+  config["model"] = "resnet20";
+  EXPECT_MINIDL_ERROR(check_checkpoint_config(c, config, "ckpt"), "model");
+}
+
 // A dataset whose images can break (a corrupt file met mid-run) and be mended.
 struct BreakableDataset : Dataset {
   std::shared_ptr<const Dataset> inner;

@@ -46,6 +46,7 @@ using VerbResult = int;
 void add_schedule_verb(CLI::App& app, int& exit_code);
 void add_train_verb(CLI::App& app, int& exit_code);
 void add_range_test_verb(CLI::App& app, int& exit_code);
+void add_tune_verb(CLI::App& app, int& exit_code);
 void add_eval_verb(CLI::App& app, int& exit_code);
 void add_predict_verb(CLI::App& app, int& exit_code);
 void add_bench_verb(CLI::App& app, int& exit_code);

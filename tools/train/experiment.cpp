@@ -3,13 +3,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "core/context.h"
+#include "core/safetensors.h"
 #include "data/cifar.h"
 #include "data/idx.h"
 #include "data/image_folder.h"
 #include "data/synthetic.h"
 #include "layers/init.h"
+#include "optim/checkpoint.h"
 #include "tools/train/cli.h"
 
 namespace minidl::cli {
@@ -155,6 +158,14 @@ std::shared_ptr<Module> make_experiment_model(const ModelSettings& s, const RunS
   if (s.init != "default") {
     usage_guard([&] { check_init_scheme(s.init); });
     init_weights(*net, s.init, static_cast<uint64_t>(run.seed));
+  }
+  if (!s.init_from.empty()) {
+    const std::string& from = s.init_from;
+    TensorMap weights = usage_guard([&] {
+      return std::filesystem::is_directory(from) ? load_checkpoint(from).model
+                                                 : load_safetensors(from);
+    });
+    usage_guard([&] { net->load_state_dict(weights); });
   }
   net->to(run.parsed_device());
   return net;

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   cli::set_command_line(argc, argv);
   cli::add_train_verb(app, exit_code);
   cli::add_range_test_verb(app, exit_code);
+  cli::add_tune_verb(app, exit_code);
   cli::add_eval_verb(app, exit_code);
   cli::add_predict_verb(app, exit_code);
   cli::add_schedule_verb(app, exit_code);

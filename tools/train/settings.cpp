@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 
 #include "core/parallel.h"
 #include "core/text.h"
@@ -88,7 +89,10 @@ void check_schedule_value(const char* key, const nlohmann::json& v) {
 std::vector<Field> ModelSettings::fields() {
   return {{"model", &model, "Model name (docs/models.md)"},
           {"model_options", &model_options, "Model options, key -> value"},
-          {"init", &init, "Weight init: msra, msra_fan_out, xavier, pytorch, or default"}};
+          {"init", &init, "Weight init: msra, msra_fan_out, xavier, pytorch, or default"},
+          {"init_from", &init_from,
+           "Start from these weights (after init): a .safetensors file, a checkpoint folder or a "
+           "run directory"}};
 }
 
 void ModelSettings::validate() const {
@@ -98,6 +102,8 @@ void ModelSettings::validate() const {
     if (v.is_object() || v.is_array() || v.is_null())
       bad("model_options", "'" + k + "' must be a single value, got " + shown(v));
   if (init != "default") usage_guard([&] { check_init_scheme(init); });
+  if (!init_from.empty() && !std::filesystem::exists(init_from))
+    bad("init_from", "'" + init_from + "': no such file or directory");
 }
 
 std::vector<Field> DataSettings::fields() {

@@ -36,6 +36,9 @@ struct ModelSettings {
   std::string model = "resnet20";                           // a registry name (docs/models.md)
   nlohmann::json model_options = nlohmann::json::object();  // model-specific: key -> scalar
   std::string init = "msra";  // a scheme of layers/init.h, or "default": the model's own
+  // Weights the model starts from, after init ("": none): a .safetensors file, a checkpoint
+  // folder or a run directory (its newest checkpoint). Every tensor of the model must be there.
+  std::string init_from;
   std::vector<Field> fields();
   void validate() const;
 };

@@ -74,7 +74,11 @@ pid_t start_run(const std::string& dir, const SweepRun& run, const Placement& p,
   ++record.attempts;
   write_run_record(rdir, record);
 
-  const std::string output = rdir + "/output.txt";
+  return spawn_child(args, rdir + "/output.txt", gpus);
+}
+
+pid_t spawn_child(std::vector<std::string> args, const std::string& output,
+                  const std::string& gpus) {
   std::vector<char*> cargs;
   for (std::string& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
@@ -82,15 +86,16 @@ pid_t start_run(const std::string& dir, const SweepRun& run, const Placement& p,
   std::fflush(stderr);
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  MINIDL_CHECK(pid >= 0, "cannot start run ", run.id, ": ", std::strerror(errno));
+  MINIDL_CHECK(pid >= 0, "cannot start ", args[0], " ", args.size() > 1 ? args[1] : "", ": ",
+               std::strerror(errno));
   if (pid == 0) {
-    // Its own process group: Ctrl-C in a terminal reaches the sweep alone, which passes on one
-    // SIGINT (train checkpoints at the first and dies at the second). It dies with the sweep,
-    // SIGKILL included, so no run outlives the sweep that watches it.
+    // Its own process group: Ctrl-C in a terminal reaches the parent alone, which passes on one
+    // SIGINT (train checkpoints at the first and dies at the second). It dies with the parent,
+    // SIGKILL included, so no run outlives the sweep or tune that watches it.
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(128 + SIGKILL);
-    int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int fd = output.empty() ? -1 : ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
@@ -98,7 +103,7 @@ pid_t start_run(const std::string& dir, const SweepRun& run, const Placement& p,
     }
     if (!gpus.empty()) ::setenv("CUDA_VISIBLE_DEVICES", gpus.c_str(), 1);
     ::execv(cargs[0], cargs.data());
-    std::fprintf(stderr, "minidl_train sweep: cannot run %s: %s\n", cargs[0], std::strerror(errno));
+    std::fprintf(stderr, "minidl_train: cannot run %s: %s\n", cargs[0], std::strerror(errno));
     ::_exit(127);
   }
   return pid;

@@ -1,7 +1,7 @@
 // How `minidl_train sweep` runs one run (verb_sweep.cpp places and supervises them): a `train`
 // process of this same binary in the run's directory, started fresh or resumed from its newest
 // checkpoint, its output in the run's output.txt, dying with the sweep; and the signals the sweep
-// passes on to its runs.
+// passes on to its runs. `tune` starts its stages through the same spawn_child and SignalGuard.
 #pragma once
 
 #include <sys/types.h>
@@ -49,6 +49,13 @@ int exit_code_of(int status);
 // record running; `how` says which start it was. Returns the child's pid.
 pid_t start_run(const std::string& dir, const SweepRun& run, const Placement& p,
                 const std::string& gpus, RunRecord& record, std::string& how);
+
+// Starts `args` (args[0]: the program's path) in its own process group, dying with this process
+// (PR_SET_PDEATHSIG), its stdout and stderr appended to `output` ("": this process's), with
+// CUDA_VISIBLE_DEVICES = `gpus` ("": left as it is). Returns its pid. sweep and tune run their
+// minidl_train children through it.
+pid_t spawn_child(std::vector<std::string> args, const std::string& output,
+                  const std::string& gpus = "");
 
 // The record of a run whose process ended with `code` after `seconds` (`stopping`: the sweep was
 // interrupted, so a non-zero code means interrupted, not failed).

@@ -1,0 +1,136 @@
+// `minidl_train tune` end to end on Fashion-MNIST (LeNet, 60 iterations: seconds): every stage
+// runs, tune.json and report.md hold exactly the figures the stages' own files hold, a tune stopped
+// after some stages continues with the rest and ends where an uninterrupted one ends, and a
+// changed setting is refused.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/safetensors.h"
+#include "optim/checkpoint.h"
+#include "tests/integration/cli_util.h"
+#include "tests/testing.h"
+
+namespace minidl {
+namespace {
+
+using cli_test::run;
+using cli_test::TempDir;
+
+const std::string kTune =
+    "tune --model lenet --init default --iterations 60 --batch-size 64 --eval-batches 10 "
+    "--range-iterations 60 --range-max-lr 0.15 --range-eval-batches 4 --wd-grid 1e-3,1e-4,0 "
+    "--threads 2 ";
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The last cell of `column` in a run's metrics.csv that is not empty.
+std::string last_cell(const std::string& run_dir, const std::string& column) {
+  std::ifstream in(run_dir + "/metrics.csv");
+  std::string line, last;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  for (size_t a = 0, b; a <= line.size(); a = b + 1) {
+    b = std::min(line.find(',', a), line.size());
+    header.push_back(line.substr(a, b - a));
+  }
+  const size_t col = std::find(header.begin(), header.end(), column) - header.begin();
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    for (size_t a = 0, b; a <= line.size(); a = b + 1) {
+      b = std::min(line.find(',', a), line.size());
+      cells.push_back(line.substr(a, b - a));
+    }
+    if (col < cells.size() && !cells[col].empty()) last = cells[col];
+  }
+  return last;
+}
+
+TEST(Tune, EveryStageRunsAndTheReportHoldsTheRunsFigures) {
+  SKIP_WITHOUT_FASHION();
+  TempDir dir;
+  cli_test::Result r = run(kTune + "--out " + (dir / "t"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nlohmann::json state = read_json(dir / "t/tune.json");
+  const nlohmann::json rt = read_json(dir / "t/1-range/range_test.json");
+  EXPECT_EQ(state["range"]["max_lr"], rt["suggested_max_lr"]);
+  EXPECT_DOUBLE_EQ(state["range"]["min_lr"].get<double>(),
+                   rt["suggested_max_lr"].get<double>() / 10);
+  ASSERT_EQ(state["wd"]["branches"].size(), 3u);
+  std::string best;
+  double best_loss = 1e300;
+  for (const nlohmann::json& b : state["wd"]["branches"]) {
+    const std::string bdir = b["dir"];
+    EXPECT_EQ(b["test_loss"].get<std::string>(), last_cell(bdir, "test_loss")) << bdir;
+    EXPECT_EQ(b["test_acc"].get<std::string>(), last_cell(bdir, "test_acc")) << bdir;
+    if (std::stod(b["test_loss"].get<std::string>()) < best_loss)
+      best_loss = std::stod(b["test_loss"].get<std::string>()), best = b["dir"];
+  }
+  const double chosen = state["wd"]["weight_decay"];
+  const std::string final_dir = dir / "t/3-final";
+  EXPECT_EQ(state["final"]["test_acc"].get<std::string>(), last_cell(final_dir, "test_acc"));
+  // The final run used the decisions: its recorded config holds the bounds and the weight decay.
+  const nlohmann::json cfg = read_json(final_dir + "/config.json");
+  EXPECT_DOUBLE_EQ(cfg["weight_decay"].get<double>(), chosen);
+  EXPECT_NE(cfg["lr"].dump().find("onecycle-smith"), std::string::npos) << cfg["lr"];
+  // The winner is the branch with the lowest final test loss.
+  char wd_text[32];
+  std::snprintf(wd_text, sizeof wd_text, "%.4g", chosen);
+  EXPECT_EQ(best, dir / ("t/2-wd/wd-" + std::string(wd_text)));
+  const std::string report = read_text(dir / "t/report.md");
+  for (const nlohmann::json& b : state["wd"]["branches"])
+    EXPECT_NE(report.find(b["test_loss"].get<std::string>()), std::string::npos) << report;
+  EXPECT_NE(report.find("minidl_train train "), std::string::npos) << report;
+  EXPECT_NE(r.output.find("tune: final test accuracy"), std::string::npos) << r.output;
+
+  // Stopped after two stages, then the same command: the decided stages are skipped and the end is
+  // the same, bit for bit (a CPU run is deterministic).
+  r = run(kTune + "--stages range,wd --out " + (dir / "u"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "u/3-final"));
+  r = run(kTune + "--out " + (dir / "u"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("stage range: decided earlier"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stage wd: decided earlier"), std::string::npos) << r.output;
+  EXPECT_EQ(read_json(dir / "u/tune.json")["final"]["test_acc"], state["final"]["test_acc"]);
+  EXPECT_EQ(last_cell(dir / "u/3-final", "test_loss"), last_cell(final_dir, "test_loss"));
+
+  // Other settings in the same folder are refused, with nothing run.
+  r = run(kTune + "--weight-decay 1e-2 --out " + (dir / "u"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("holds a tune of other settings"), std::string::npos) << r.output;
+}
+
+TEST(Tune, InitFromStartsARunFromAnotherRunsWeights) {
+  SKIP_WITHOUT_FASHION();
+  TempDir dir;
+  const std::string common =
+      "train --model lenet --batch-size 32 --eval-batches 2 --threads 2 --momentum 0.9 ";
+  cli_test::Result r = run(common + "--iterations 5 --lr fixed:value=0.01 --out " + (dir / "a"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  // LR 0 and no weight decay: the weights stay those it started from.
+  r = run(common + "--iterations 1 --lr fixed:value=0 --weight-decay 0 --init-from " + (dir / "a") +
+          " --out " + (dir / "b"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  Checkpoint a = load_checkpoint(dir / "a"), b = load_checkpoint(dir / "b");
+  ASSERT_EQ(a.model.size(), b.model.size());
+  for (const auto& [name, t] : a.model)
+    EXPECT_TRUE(testing::all_close(b.model.at(name), t, 0, 0)) << name;
+  r = run(common + "--iterations 1 --init-from " + (dir / "nowhere") + " --out " + (dir / "c"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("init_from"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace minidl
