@@ -242,8 +242,20 @@ int stage_wd(const Plan& p, nlohmann::json& state) {
     if (loss < best_loss) best_loss = loss, best_wd = wd;
   }
   std::vector<double> snap_losses = test_losses(snap);
+  // How far the runner-up is: under 1%, the grid cannot tell them apart at this budget, and the
+  // report says so rather than pretend.
+  double second = INFINITY;
+  for (const nlohmann::json& b : branches) {
+    const double loss = final_number(b["test_loss"].get<std::string>());
+    if (b["weight_decay"].get<double>() != best_wd && loss < second) second = loss;
+  }
+  std::string rule = "the lowest final test loss after the branches (" + num(best_loss) + ")";
+  if (std::isfinite(second))
+    rule += second < best_loss * 1.01
+                ? "; the next is within 1% (" + num(second) + "): a close call at this budget"
+                : "; the next is " + num(second);
   state["wd"] = {{"weight_decay", best_wd},
-                 {"rule", "the lowest final test loss after the branches (" + num(best_loss) + ")"},
+                 {"rule", rule},
                  {"lr", lr},
                  {"snapshot",
                   {{"dir", snap},
