@@ -4,8 +4,8 @@
 number beside it (tools/paper/paper_values.json); optionally a plot of test accuracy against epochs, one curve
 per row (the mean over its repeats), as the paper's figures compare 1cycle with the step baselines.
 
-    /usr/bin/python3 tools/paper/report.py sweeps/table2_fashion --paper table2_fashion_lenet \\
-        --plot docs/images/table2_fashion.png
+    /usr/bin/python3 tools/paper/report.py sweeps/t1_r56 --paper table1_resnet56 --plot t1_r56.png
+    /usr/bin/python3 tools/paper/report.py sweeps/table2_fashion --paper table2_mnist_lenet   # MNIST's, for reference
 
 Input: DIR/results.csv (columns id, row, the axes, repeat, seed, status, exit_code, iterations, final_test_acc,
 best_test_acc, final_test_loss, best_test_loss, wall_s) and each run's DIR/runs/<id>/metrics.csv. Several
@@ -104,7 +104,7 @@ def main():
     for r in results:
         groups.setdefault(config_name(r, axes), []).append(r)
 
-    head = "| configuration | minidl final test acc % | best % | n | time per run | paper % |"
+    head = f"| configuration | minidl final test acc % | best % | n | time per run | paper{' (' + a.paper + ')' if a.paper else ''} % |"
     print(head)
     print("|---|---|---|---|---|---|")
     for name, runs in groups.items():
