@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools/setup.sh
+tools/setup.sh --run  # the tests' packages (PyTorch, clang, MPI, GoogleTest) are tools/test.sh's
 JOBS=${JOBS:-$(nproc)}
 # CUDA code is compiled when a GPU can run it; otherwise the CPU-only build is faster to make.
 cuda=OFF

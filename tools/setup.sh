@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# Installs every Debian package minidl needs (build tools, libraries, Fashion-MNIST, PyTorch for the
-# reference tests). Idempotent: when everything is present it only checks, in about a second.
+# Installs the Debian packages minidl needs. Idempotent: when everything is present it only checks, in about
+# a second.
+#   tools/setup.sh          everything: also the tests' packages (GoogleTest, OpenMPI, clang for fuzzing,
+#                           PyTorch and torchvision for the reference tests, the safetensors wheel)
+#   tools/setup.sh --run    only what building minidl_train and running the demo need (tools/quickstart.sh):
+#                           on a fresh machine it fetches a fraction of the bytes (PyTorch alone is most of them)
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN, NCCL) is not a Debian package: it is looked for in
 # /usr/local/cuda and Python's nvidia/ wheels (docs/building.md); without it minidl builds for the CPU.
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake ninja-build git pkg-config
-  libopenblas-dev libdnnl-dev libgtest-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
-  libfmt-dev openmpi-bin libopenmpi-dev
-  clang libclang-rt-14-dev  # tools/fuzz.sh: clang with libFuzzer, ASan and UBSan (its runtimes)
+RUN_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libopenblas-dev libdnnl-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
+  ocl-icd-opencl-dev  # libdnnl-dev only recommends it, but oneDNN's CMake config fails without OpenCL
   dataset-fashion-mnist
-  python3 python3-pip python3-numpy python3-torch python3-torchvision python3-matplotlib
+  python3 python3-matplotlib  # the demo reads the range test's JSON and draws its plots
 )
+TEST_PACKAGES=(
+  git libgtest-dev libfmt-dev openmpi-bin libopenmpi-dev
+  clang libclang-rt-14-dev  # tools/fuzz.sh: clang with libFuzzer, ASan and UBSan (its runtimes)
+  python3-pip python3-numpy python3-torch python3-torchvision
+)
+case "${1:-}" in
+  --run) PACKAGES=("${RUN_PACKAGES[@]}"); with_tests=0 ;;
+  "") PACKAGES=("${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"); with_tests=1 ;;
+  *) echo "setup: unknown argument '$1' (expected nothing or --run)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -24,7 +37,7 @@ done
 # safetensors (the Python library) is not packaged in Debian 12: the interchange tests check that files it
 # writes load in minidl and the other way round. pip installs that one wheel, pinned, without dependencies.
 SAFETENSORS=safetensors==0.8.0
-need_safetensors() { ! /usr/bin/python3 -c "import safetensors" 2>/dev/null; }
+need_safetensors() { [ "$with_tests" = 1 ] && ! /usr/bin/python3 -c "import safetensors" 2>/dev/null; }
 
 if [ ${#missing[@]} -eq 0 ] && ! need_safetensors; then
   echo "setup: all ${#PACKAGES[@]} packages present"
