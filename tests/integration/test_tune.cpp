@@ -60,7 +60,7 @@ std::string last_cell(const std::string& run_dir, const std::string& column) {
 TEST(Tune, EveryStageRunsAndTheReportHoldsTheRunsFigures) {
   SKIP_WITHOUT_FASHION();
   TempDir dir;
-  cli_test::Result r = run(kTune + "--out " + (dir / "t"));
+  cli_test::Result r = run(kTune + "--stages range,wd,momentum,final --out " + (dir / "t"));
   ASSERT_EQ(r.code, 0) << r.output;
   const nlohmann::json state = read_json(dir / "t/tune.json");
   const nlohmann::json rt = read_json(dir / "t/1-range/range_test.json");
@@ -78,7 +78,7 @@ TEST(Tune, EveryStageRunsAndTheReportHoldsTheRunsFigures) {
       best_loss = std::stod(b["test_loss"].get<std::string>()), best = b["dir"];
   }
   const double chosen = state["wd"]["weight_decay"];
-  const std::string final_dir = dir / "t/3-final";
+  const std::string final_dir = dir / "t/4-final";
   EXPECT_EQ(state["final"]["test_acc"].get<std::string>(), last_cell(final_dir, "test_acc"));
   // The final run used the decisions: its recorded config holds the bounds and the weight decay.
   const nlohmann::json cfg = read_json(final_dir + "/config.json");
@@ -88,7 +88,22 @@ TEST(Tune, EveryStageRunsAndTheReportHoldsTheRunsFigures) {
   char wd_text[32];
   std::snprintf(wd_text, sizeof wd_text, "%.4g", chosen);
   EXPECT_EQ(best, dir / ("t/2-wd/wd-" + std::string(wd_text)));
+  // Momentum: each candidate's figures are its run's, the lower test loss won, the final run used it.
+  const nlohmann::json& m = state["momentum"];
+  ASSERT_EQ(m["candidates"].size(), 2u);
+  const nlohmann::json* winner = nullptr;
+  for (const nlohmann::json& c : m["candidates"]) {
+    EXPECT_EQ(c["test_loss"].get<std::string>(), last_cell(c["dir"], "test_loss")) << c["dir"];
+    if (!winner || std::stod(c["test_loss"].get<std::string>()) <
+                       std::stod((*winner)["test_loss"].get<std::string>()))
+      winner = &c;
+  }
+  EXPECT_EQ(m["momentum"], (*winner)["momentum"]);
+  EXPECT_EQ(read_json((*winner)["dir"].get<std::string>() + "/config.json")["momentum"],
+            cfg["momentum"]);
   const std::string report = read_text(dir / "t/report.md");
+  for (const nlohmann::json& c : m["candidates"])
+    EXPECT_NE(report.find(c["test_loss"].get<std::string>()), std::string::npos) << report;
   for (const nlohmann::json& b : state["wd"]["branches"])
     EXPECT_NE(report.find(b["test_loss"].get<std::string>()), std::string::npos) << report;
   EXPECT_NE(report.find("minidl_train train "), std::string::npos) << report;
@@ -98,18 +113,36 @@ TEST(Tune, EveryStageRunsAndTheReportHoldsTheRunsFigures) {
   // the same, bit for bit (a CPU run is deterministic).
   r = run(kTune + "--stages range,wd --out " + (dir / "u"));
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_FALSE(std::filesystem::exists(dir / "u/3-final"));
-  r = run(kTune + "--out " + (dir / "u"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "u/4-final"));
+  r = run(kTune + "--stages range,wd,momentum,final --out " + (dir / "u"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("stage range: decided earlier"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("stage wd: decided earlier"), std::string::npos) << r.output;
   EXPECT_EQ(read_json(dir / "u/tune.json")["final"]["test_acc"], state["final"]["test_acc"]);
-  EXPECT_EQ(last_cell(dir / "u/3-final", "test_loss"), last_cell(final_dir, "test_loss"));
+  EXPECT_EQ(last_cell(dir / "u/4-final", "test_loss"), last_cell(final_dir, "test_loss"));
 
   // Other settings in the same folder are refused, with nothing run.
   r = run(kTune + "--weight-decay 1e-2 --out " + (dir / "u"));
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("holds a tune of other settings"), std::string::npos) << r.output;
+}
+
+// A final run that diverges runs again at half the LR bounds, as often as --final-retries says;
+// when every attempt diverges, tune fails with train's exit code and the report lists them.
+TEST(Tune, AFinalRunThatDivergesRunsAgainAtHalfTheBounds) {
+  SKIP_WITHOUT_FASHION();
+  TempDir dir;
+  cli_test::Result r =
+      run(kTune + "--stages final --max-lr 1e6 --final-retries 1 --out " + (dir / "t"));
+  EXPECT_EQ(r.code, 3) << r.output;
+  const nlohmann::json state = read_json(dir / "t/tune.json");
+  ASSERT_EQ(state["final_diverged"].size(), 1u);
+  EXPECT_EQ(state["final_diverged"][0]["max_lr"].get<double>(), 1e6);
+  EXPECT_FALSE(state.contains("final"));
+  const nlohmann::json retry = read_json(dir / "t/4-final-retry1/config.json");
+  EXPECT_NE(retry["lr"].dump().find("max=5e+05"), std::string::npos) << retry["lr"];
+  const std::string report = read_text(dir / "t/report.md");
+  EXPECT_NE(report.find("diverged at every attempt"), std::string::npos) << report;
 }
 
 TEST(Tune, InitFromStartsARunFromAnotherRunsWeights) {

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+
+#include "core/file_io.h"
 
 #include "tools/train/cli.h"
 #include "tools/train/config_file.h"
@@ -96,6 +99,29 @@ TEST(SweepGrid, ADifferentGridIsNamedByWhatDiffers) {
   // and the state file reads back as the same grid
   std::vector<RunRecord> records(a.runs.size());
   EXPECT_EQ(grid_difference(grid_from_state(state_json(a, records, "cpu"), "state"), a), "");
+}
+
+// A run's results come from its metrics.csv: the last evaluation, the best, every test loss in
+// order; rows without an evaluation (training only) and torn rows are skipped.
+TEST(SweepGrid, RunResultReadsTheEvaluationsOfMetricsCsv) {
+  const std::string dir = ::testing::TempDir() + "/run_result";
+  std::filesystem::create_directories(dir);
+  write_file_atomic(dir + "/metrics.csv",
+                    "iteration,epoch,lr,test_loss,test_acc\n"
+                    "50,0.5,0.1,,\n"
+                    "100,1,0.1,0.7,0.8\n"
+                    "150,1.5,0.1,,\n"
+                    "200,2,0.1,0.5,0.85\n"
+                    "250,2.5,0.1,0.6,0.84\n"
+                    "260,2.6\n");
+  RunResult r = read_run_result(dir);
+  EXPECT_EQ(r.final_acc, "0.84");
+  EXPECT_EQ(r.best_acc, "0.85");
+  EXPECT_EQ(r.final_loss, "0.6");
+  EXPECT_EQ(r.best_loss, "0.5");
+  EXPECT_EQ(r.iterations, 250);
+  EXPECT_EQ(r.test_losses, (std::vector<double>{0.7, 0.5, 0.6}));
+  EXPECT_EQ(read_run_result(dir + "/nowhere").iterations, -1);
 }
 
 TEST(SweepGrid, SummaryIsTheMeanAndSampleStdOfTheRepeats) {

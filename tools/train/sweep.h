@@ -86,7 +86,8 @@ Grid grid_from_state(const nlohmann::json& state, const std::string& name);
 // train wrote them ("" when there was no evaluation), so results.csv repeats them exactly.
 struct RunResult {
   std::string final_acc, best_acc, final_loss, best_loss;
-  int64_t iterations = -1;  // the last row's; -1: no metrics
+  int64_t iterations = -1;          // the last row's; -1: no metrics
+  std::vector<double> test_losses;  // every evaluation's, in order
 };
 RunResult read_run_result(const std::string& run_dir);
 

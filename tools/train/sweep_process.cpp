@@ -5,14 +5,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
+#include "core/device.h"
 #include "core/file_io.h"
+#include "core/text.h"
 #include "optim/checkpoint.h"
+#include "tools/train/cli.h"
 
 namespace minidl::cli {
 
@@ -27,6 +32,72 @@ extern "C" void sweep_remember_signal(int sig) {
 }
 
 }  // namespace
+
+// ---- placement ----
+
+namespace {
+
+int hardware_threads() {
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::vector<int> gpu_list(const PlacementRequest& o) {
+  std::vector<int> gpus;
+  if (!o.devices.empty()) {
+    for (const std::string& d : split(o.devices, ',')) {
+      Device dev = usage_guard([&] { return parse_device(d); });
+      if (!dev.is_cuda()) throw UsageError("--devices: '" + d + "' is not a GPU (cuda:N)");
+      if (std::find(gpus.begin(), gpus.end(), dev.index) != gpus.end())
+        throw UsageError("--devices: '" + d + "' is given twice");
+      usage_guard([&] { check_device_available(dev); });
+      gpus.push_back(dev.index);
+    }
+  } else {
+    int64_t n = cuda_device_count();
+    if (o.gpus != "all" && (!parse_int(o.gpus, n) || n <= 0 || n > 4096))
+      throw UsageError("--gpus: expected 'all' or a number of GPUs, got '" + o.gpus + "'");
+    // names the device and how many there are (or why there are none)
+    usage_guard(
+        [&] { check_device_available(Device::cuda(std::max(0, static_cast<int>(n) - 1))); });
+    for (int i = 0; i < n; ++i) gpus.push_back(i);
+  }
+  return gpus;
+}
+
+}  // namespace
+
+Placement resolve_placement(PlacementRequest o, bool cluster) {
+  Placement p;
+  if (!cluster && o.gpus_per_run > 0 && o.devices.empty() && o.gpus.empty()) o.gpus = "all";
+  const bool gpu_slots = !o.devices.empty() || !o.gpus.empty();
+  if (o.slots > 0 && (gpu_slots || o.gpus_per_run > 0))
+    throw UsageError("--slots places CPU runs; with GPUs, the devices are the slots");
+  if (!o.devices.empty() && !o.gpus.empty()) throw UsageError("give --devices or --gpus, not both");
+  if (cluster && (o.slots > 0 || gpu_slots))
+    throw UsageError(
+        "--slots, --devices and --gpus place runs on this machine; on a cluster Slurm does "
+        "(give --threads-per-run, and --gpus-per-run for GPU runs)");
+  p.gpus_per_run = std::max(1, o.gpus_per_run);
+  if (gpu_slots || o.gpus_per_run > 0) p.kind = "cuda";
+  if (gpu_slots) {
+    std::vector<int> gpus = gpu_list(o);
+    if (static_cast<int>(gpus.size()) < p.gpus_per_run)
+      throw UsageError("--gpus-per-run " + std::to_string(p.gpus_per_run) + " with " +
+                       std::to_string(gpus.size()) + " GPUs");
+    p.slot_gpus.clear();
+    for (size_t s = 0; s + p.gpus_per_run <= gpus.size(); s += p.gpus_per_run) {
+      std::string list;
+      for (int g = 0; g < p.gpus_per_run; ++g) list += (g ? "," : "") + std::to_string(gpus[s + g]);
+      p.slot_gpus.push_back(list);
+    }
+  } else if (!cluster) {
+    p.slot_gpus.assign(std::max(1, o.slots), "");
+  }
+  const int slots = static_cast<int>(p.slot_gpus.size());
+  p.threads = o.threads > 0 ? o.threads : cluster ? 4 : std::max(1, hardware_threads() / slots);
+  return p;
+}
+
 
 SignalGuard::SignalGuard() {
   struct sigaction act = {};

@@ -1,4 +1,4 @@
-// How `minidl_train sweep` runs one run (verb_sweep.cpp places and supervises them): a `train`
+// How `minidl_train sweep` places its runs and runs one (verb_sweep.cpp supervises them): a `train`
 // process of this same binary in the run's directory, started fresh or resumed from its newest
 // checkpoint, its output in the run's output.txt, dying with the sweep; and the signals the sweep
 // passes on to its runs. `tune` starts its stages through the same spawn_child and SignalGuard.
@@ -25,6 +25,18 @@ struct Placement {
   // interrupted on GPU 3 may well resume on GPU 1.
   std::vector<std::string> slot_gpus = {""};
 };
+
+// What the user asked for: --slots, --threads-per-run, --devices, --gpus, --gpus-per-run (0 or "":
+// not given).
+struct PlacementRequest {
+  std::string devices, gpus;
+  int slots = 0, threads = 0, gpus_per_run = 0;
+};
+
+// The placement a request means on this machine, or (`cluster`: --emit slurm and --only-index,
+// where Slurm gives each task its GPUs) on a cluster's nodes. Checks the GPUs it names exist;
+// throws UsageError on a request that contradicts itself.
+Placement resolve_placement(PlacementRequest request, bool cluster);
 
 // While one lives, SIGINT and SIGTERM are not fatal to the sweep: they are remembered, and
 // take_signal() returns (and forgets) the last one, for the supervising loop to pass on.

@@ -34,6 +34,7 @@ RunResult read_run_result(const std::string& dir) {
     if (a > best_acc) best_acc = a, out.best_acc = cells[acc];
     if (loss < cells.size() && parse_number(cells[loss], l)) {
       out.final_loss = cells[loss];
+      out.test_losses.push_back(l);
       if (l < best_loss) best_loss = l, out.best_loss = cells[loss];
     }
   }

@@ -28,7 +28,6 @@
 #include <optional>
 #include <thread>
 
-#include "core/device.h"
 #include "core/file_io.h"
 #include "core/json_input.h"
 #include "core/text.h"
@@ -47,72 +46,12 @@ namespace {
 
 struct SweepOptions {
   std::vector<std::string> args;  // GRID, or: gather DIR
-  std::string out, devices, gpus, emit;
-  int slots = 0, threads = 0, gpus_per_run = 0;  // 0: not given
+  std::string out, emit;
+  PlacementRequest place;
   int64_t only_index = -1;
   bool retry_failed = false;
   GridOverrides overrides;  // --set, --repeats
 };
-
-int hardware_threads() {
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-std::vector<int> gpu_list(const SweepOptions& o) {
-  std::vector<int> gpus;
-  if (!o.devices.empty()) {
-    for (const std::string& d : split(o.devices, ',')) {
-      Device dev = usage_guard([&] { return parse_device(d); });
-      if (!dev.is_cuda()) throw UsageError("--devices: '" + d + "' is not a GPU (cuda:N)");
-      if (std::find(gpus.begin(), gpus.end(), dev.index) != gpus.end())
-        throw UsageError("--devices: '" + d + "' is given twice");
-      usage_guard([&] { check_device_available(dev); });
-      gpus.push_back(dev.index);
-    }
-  } else {
-    int64_t n = cuda_device_count();
-    if (o.gpus != "all" && (!parse_int(o.gpus, n) || n <= 0 || n > 4096))
-      throw UsageError("--gpus: expected 'all' or a number of GPUs, got '" + o.gpus + "'");
-    // names the device and how many there are (or why there are none)
-    usage_guard(
-        [&] { check_device_available(Device::cuda(std::max(0, static_cast<int>(n) - 1))); });
-    for (int i = 0; i < n; ++i) gpus.push_back(i);
-  }
-  return gpus;
-}
-
-// `cluster`: --emit slurm and --only-index, where Slurm gives each task its GPUs.
-Placement resolve_placement(SweepOptions o, bool cluster) {
-  Placement p;
-  if (!cluster && o.gpus_per_run > 0 && o.devices.empty() && o.gpus.empty()) o.gpus = "all";
-  const bool gpu_slots = !o.devices.empty() || !o.gpus.empty();
-  if (o.slots > 0 && (gpu_slots || o.gpus_per_run > 0))
-    throw UsageError("--slots places CPU runs; with GPUs, the devices are the slots");
-  if (!o.devices.empty() && !o.gpus.empty()) throw UsageError("give --devices or --gpus, not both");
-  if (cluster && (o.slots > 0 || gpu_slots))
-    throw UsageError(
-        "--slots, --devices and --gpus place runs on this machine; on a cluster Slurm does "
-        "(give --threads-per-run, and --gpus-per-run for GPU runs)");
-  p.gpus_per_run = std::max(1, o.gpus_per_run);
-  if (gpu_slots || o.gpus_per_run > 0) p.kind = "cuda";
-  if (gpu_slots) {
-    std::vector<int> gpus = gpu_list(o);
-    if (static_cast<int>(gpus.size()) < p.gpus_per_run)
-      throw UsageError("--gpus-per-run " + std::to_string(p.gpus_per_run) + " with " +
-                       std::to_string(gpus.size()) + " GPUs");
-    p.slot_gpus.clear();
-    for (size_t s = 0; s + p.gpus_per_run <= gpus.size(); s += p.gpus_per_run) {
-      std::string list;
-      for (int g = 0; g < p.gpus_per_run; ++g) list += (g ? "," : "") + std::to_string(gpus[s + g]);
-      p.slot_gpus.push_back(list);
-    }
-  } else if (!cluster) {
-    p.slot_gpus.assign(std::max(1, o.slots), "");
-  }
-  const int slots = static_cast<int>(p.slot_gpus.size());
-  p.threads = o.threads > 0 ? o.threads : cluster ? 4 : std::max(1, hardware_threads() / slots);
-  return p;
-}
 
 std::string state_path(const std::string& dir) {
   return dir + "/sweep_state.json";
@@ -410,7 +349,7 @@ int run_sweep(const SweepOptions& o) {
   // ---- everything that can be wrong with the input is checked before anything is written ----
   const std::string& grid_path = o.args[0];
   Grid grid = read_grid(grid_path, o.overrides);
-  Placement p = resolve_placement(o, cluster);
+  Placement p = resolve_placement(o.place, cluster);
   const std::string dir = fs::path(o.out).lexically_normal().string();
   if (o.only_index >= 0) {
     if (!fs::exists(state_path(dir)))
@@ -441,13 +380,13 @@ void add_sweep_verb(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<SweepOptions>();
   verb->add_option("grid", o->args, "GRID.yaml (base, axes, rows, repeats); or: gather DIR");
   verb->add_option("--out,-o", o->out, "The sweep directory (runs/<id>/, results.csv, summary.md)");
-  verb->add_option("--slots", o->slots, "CPU runs at once (default 1)")->check(positive_integer());
-  verb->add_option("--threads-per-run", o->threads,
+  verb->add_option("--slots", o->place.slots, "CPU runs at once (default 1)")->check(positive_integer());
+  verb->add_option("--threads-per-run", o->place.threads,
                    "Compute threads of each run (default: cores / slots)")
       ->check(positive_integer());
-  verb->add_option("--devices", o->devices, "GPUs to place runs on: cuda:0,cuda:1,...");
-  verb->add_option("--gpus", o->gpus, "GPUs to place runs on: all, or the first N");
-  verb->add_option("--gpus-per-run", o->gpus_per_run,
+  verb->add_option("--devices", o->place.devices, "GPUs to place runs on: cuda:0,cuda:1,...");
+  verb->add_option("--gpus", o->place.gpus, "GPUs to place runs on: all, or the first N");
+  verb->add_option("--gpus-per-run", o->place.gpus_per_run,
                    "GPUs of each run (data parallel, as train --nproc)")
       ->check(positive_integer());
   verb->add_option("--emit", o->emit, "slurm: write DIR/sweep.sbatch (an array job), run nothing");

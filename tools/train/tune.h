@@ -1,0 +1,60 @@
+// What `minidl_train tune`'s files share. verb_tune.cpp: the verb (its flags, the plan, the stage
+// loop); tune_stages.cpp: the stages, each recording its decision in OUT/tune.json; tune_report.cpp:
+// OUT/report.md, written from that record alone.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tools/train/settings_flags.h"
+
+namespace minidl::cli {
+
+struct TuneArgs {
+  std::string stages = "range,wd,final";
+  std::string wd_grid = "1e-3,3e-4,1e-4,3e-5,0";    // the paper's grid
+  double snapshot_share = 0.2, branch_share = 0.1;  // of the final run's iterations
+  double momentum_share = 0.25;                     // each momentum candidate's share
+  int64_t range_iterations = 300, range_eval_every = 10, range_eval_batches = 16;
+  int64_t range_repeats = 1;
+  double range_max_lr = 3;
+  double max_lr = 0;        // > 0: given, no range stage needed (min LR = max / 10)
+  int64_t final_retries = 2;  // a final run that diverges runs again at half the LR bounds
+};
+
+// What a stage needs from the settings and the data: the budget in iterations.
+struct TunePlan {
+  Settings base;
+  std::string out, bin, settings_file;
+  int64_t iterations = 0;  // of the final run
+  std::vector<double> wd_grid;
+  std::vector<std::string> stages;
+  TuneArgs args;
+};
+
+// OUT/tune.json: the decisions so far and the runs done (an empty object when there is none).
+nlohmann::json read_tune_state(const std::string& out);
+void write_tune_state(const std::string& out, const nlohmann::json& state);
+
+// The stages (tune_stages.cpp), in the order tune runs them. Each returns the exit code of the
+// run that ended it (0: decided and recorded in `state`; 130: interrupted, resumable).
+int tune_stage_range(const TunePlan& p, nlohmann::json& state);
+int tune_stage_wd(const TunePlan& p, nlohmann::json& state);
+int tune_stage_momentum(const TunePlan& p, nlohmann::json& state);
+int tune_stage_final(const TunePlan& p, nlohmann::json& state);
+
+// The final run's schedule flags from the decisions in `state` (verb_tune.cpp): the report
+// prints them as the command that repeats the final run.
+std::vector<std::string> tune_final_flags(const TunePlan& p, const nlohmann::json& state);
+
+// OUT/report.md: every decision in `state`, the figures behind it and the rule (tune_report.cpp).
+void write_tune_report(const TunePlan& p, const nlohmann::json& state, const SettingsFlags& flags);
+
+// A number as the report and the children's flags write it (%.4g), and a metrics cell read back.
+std::string tune_number(double v);
+double tune_cell_number(const std::string& text);  // NaN when empty or not a number
+
+}  // namespace minidl::cli
