@@ -1,6 +1,7 @@
 // minidl's models against PyTorch: torchvision resnet18/resnet50 eval-mode logits from the same
-// weights (loaded through safetensors), and resnet20's training-mode loss, every parameter gradient
-// and the BN running statistics after the step, within 1e-4 relative in f32 (and 1e-9 in f64).
+// weights (loaded through safetensors), in process and through `minidl_train predict` given only
+// the weights and the images; and resnet20's training-mode loss, every parameter gradient and the
+// BN running statistics after the step, within 1e-4 relative in f32 (and 1e-9 in f64).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "core/safetensors.h"
 #include "layers/layers.h"
 #include "models/registry.h"
+#include "tests/integration/cli_util.h"
 #include "tests/reference/reference_util.h"
 #include "tests/testing.h"
 
@@ -60,6 +62,26 @@ TEST_F(ModelsReference, TorchvisionResnet18EvalLogits) {
 }
 TEST_F(ModelsReference, TorchvisionResnet50EvalLogits) {
   check_eval_logits("resnet50", file("resnet50"));
+}
+
+// What a user of torchvision's checkpoints does: the weights and an f32 batch, nothing else (no
+// dataset, no class count: 1000 comes from the weights' fc).
+TEST_F(ModelsReference, PredictGivesTorchvisionResnet50LogitsFromTheWeightsAlone) {
+  const std::string prefix = file("resnet50"), out = file("resnet50_predicted.npy");
+  cli_test::Result r = cli_test::run("predict --model resnet50 --threads 2 --weights " + prefix +
+                                     ".safetensors --input " + prefix + "_x.npy --output " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  Tensor logits = load_npy(out);
+  ASSERT_EQ(logits.shape(), (Shape{load_npy(prefix + "_x.npy").size(0), 1000})) << r.output;
+  EXPECT_TRUE(close_rel(logits, load_npy(prefix + "_logits.npy")));
+  // A classifier of another shape is named, with what was expected.
+  r = cli_test::run("predict --model resnet18 --weights " + prefix + ".safetensors --input " +
+                    prefix + "_x.npy --output " + out);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(
+      r.output.find("'fc.weight' is [1000, 2048], not the resnet18 classifier's [classes, 512]"),
+      std::string::npos)
+      << r.output;
 }
 
 // Training mode: loss, every parameter gradient and the BN running statistics after the forward.

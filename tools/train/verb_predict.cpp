@@ -2,8 +2,12 @@
 //
 //   minidl_train predict --weights runs/r20 --input images.npy --output logits.npy
 //
+//   minidl_train predict --model resnet50 --weights resnet50.safetensors --input x.npy -o y.npy
+//
 // The input is [N, C, H, W] (or [N, H, W] for one channel): u8 images are normalised as the run's
-// training data was; f32 input is used as it is (already normalised). Writes f32 logits [N, K].
+// training data was (so the data is read for its statistics); f32 input is used as it is (already
+// normalised) and needs no dataset. Writes f32 logits [N, K], K the classes of the weights'
+// classifier (or --num-classes).
 #include <cstdio>
 
 #include "core/npy.h"
@@ -19,6 +23,7 @@ namespace {
 
 struct PredictArgs {
   std::string weights, input, output;
+  int64_t num_classes = 0;  // 0: from the weights
 };
 
 int run_predict(const SettingsFlags& flags, const PredictArgs& a) {
@@ -30,9 +35,9 @@ int run_predict(const SettingsFlags& flags, const PredictArgs& a) {
   if (x.dim() != 4)
     throw UsageError(a.input + ": expected images [N, C, H, W] or [N, H, W], got " +
                      shape_str(x.shape()));
-  // Normalisation and class count come from the run's data (its recorded statistics).
-  Datasets data = load_datasets(s.data, s.run);
   if (x.dtype() == DType::u8) {
+    // Normalised as in training: the run's data has the statistics.
+    Datasets data = load_datasets(s.data, s.run);
     Tensor f = Tensor::empty(x.shape(), DType::f32);
     const uint8_t* src = x.data<uint8_t>();
     float* dst = f.data<float>();
@@ -48,8 +53,9 @@ int run_predict(const SettingsFlags& flags, const PredictArgs& a) {
   } else {
     x = x.to(DType::f32);
   }
-  std::shared_ptr<Module> net =
-      build_model(w, {x.size(1), x.size(2), x.size(3)}, data.train->num_classes());
+  const Shape sample = {x.size(1), x.size(2), x.size(3)};
+  const int64_t classes = a.num_classes > 0 ? a.num_classes : classes_in_weights(w, sample);
+  std::shared_ptr<Module> net = build_model(w, sample, classes);
   Tensor logits = predict(*net, x, s.data.batch_size, s.run.parsed_device());
   save_npy(a.output, logits);
   std::printf("wrote %s: logits [%lld, %lld] for %s\n", a.output.c_str(),
@@ -63,8 +69,9 @@ int run_predict(const SettingsFlags& flags, const PredictArgs& a) {
 void add_predict_verb(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<PredictArgs>();
   std::shared_ptr<SettingsFlags> flags;
-  CLI::App* verb = add_weights_verb(
-      app, "predict", "Logits of trained weights for a .npy batch of images", flags, a->weights);
+  CLI::App* verb =
+      add_weights_verb(app, "predict", "Logits of trained weights for a .npy batch of images",
+                       flags, a->weights, a->num_classes);
   verb->add_option("--input,-i", a->input,
                    "Images .npy: u8 (normalised as in training) or f32 (as is)")
       ->required();

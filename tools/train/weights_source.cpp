@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "models/registry.h"
 #include "optim/checkpoint.h"
 #include "tools/train/experiment.h"
 
@@ -32,13 +33,55 @@ WeightsSource read_weights(const std::string& path, const SettingsFlags& flags) 
 }
 
 CLI::App* add_weights_verb(CLI::App& app, const char* name, const char* description,
-                           std::shared_ptr<SettingsFlags>& flags, std::string& weights) {
+                           std::shared_ptr<SettingsFlags>& flags, std::string& weights,
+                           int64_t& num_classes) {
   CLI::App* verb = app.add_subcommand(name, description);
   flags = add_settings_flags(verb, kWeightsKeys);
   verb->add_option("--weights,-w", weights,
                    "A run directory, a checkpoint folder or a .safetensors file")
       ->required();
+  verb->add_option("--num-classes", num_classes,
+                   "Classes of the weights' classifier (0: read from the weights)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   return verb;
+}
+
+int64_t classes_in_weights(const WeightsSource& w, const Shape& sample_shape) {
+  const ModelSettings& m = w.settings.model;
+  auto shapes = [&](int64_t classes) {
+    ModelArgs args;
+    args.in_channels = sample_shape[0];
+    args.image_size = sample_shape[1];
+    args.num_classes = classes;
+    for (auto& [k, v] : m.model_options.items())
+      args.options[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    std::map<std::string, Shape> out;
+    for (auto& [name, t] : usage_guard([&] { return make_model(m.model, args); })->state_dict())
+      out[name] = t.shape();
+    return out;
+  };
+  const std::map<std::string, Shape> two = shapes(2), three = shapes(3);
+  int64_t classes = 0;
+  for (const auto& [name, shape] : two) {  // every classifier tensor (weight, bias) must agree
+    if (three.at(name) == shape) continue;
+    auto it = w.weights.find(name);
+    if (it == w.weights.end())
+      throw UsageError(w.described + ": no tensor '" + name + "', the classifier of " + m.model);
+    const Shape& got = it->second.shape();
+    Shape expected = shape;
+    if (!got.empty()) expected[0] = got[0];
+    if (got.empty() || got != expected || got[0] < 1 || (classes && got[0] != classes)) {
+      std::string rest;
+      for (size_t d = 1; d < shape.size(); ++d) rest += ", " + std::to_string(shape[d]);
+      throw UsageError(w.described + ": '" + name + "' is " + shape_str(got) + ", not the " +
+                       m.model + " classifier's [classes" + rest + "]");
+    }
+    classes = got[0];
+  }
+  if (classes > 0) return classes;
+  throw UsageError(m.model +
+                   ": no tensor depends on the class count, so the weights cannot say it");
 }
 
 std::shared_ptr<Module> build_model(const WeightsSource& w, const Shape& sample_shape,

@@ -26,9 +26,18 @@ struct WeightsSource {
 };
 WeightsSource read_weights(const std::string& path, const SettingsFlags& flags);
 
-// Adds a verb that reads trained weights: its settings flags (kWeightsKeys) and --weights.
+// Adds a verb that reads trained weights: its settings flags (kWeightsKeys), --weights and
+// --num-classes (0: from the weights).
 CLI::App* add_weights_verb(CLI::App& app, const char* name, const char* description,
-                           std::shared_ptr<SettingsFlags>& flags, std::string& weights);
+                           std::shared_ptr<SettingsFlags>& flags, std::string& weights,
+                           int64_t& num_classes);
+
+// The class count the weights' classifier was trained for: the settings' model is made for 2 and
+// for 3 classes, and the tensors whose shape differs between the two are the classifier's; their
+// first dimension in the weights is the count. So a torchvision checkpoint needs no dataset of
+// 1000 class folders to say it has 1000 classes. Throws a UsageError naming the tensor when the
+// weights lack it or it has another shape.
+int64_t classes_in_weights(const WeightsSource& w, const Shape& sample_shape);
 
 // The settings' model for `sample_shape` [C, H, W] and `classes`, holding the weights, in eval
 // mode.
