@@ -50,8 +50,8 @@ Datasets load_datasets(const DataSettings& s, const RunSettings& run) {
       d.test = test;
     } else if (name == "synthetic") {
       const Shape shape = parse_image_shape(s.synthetic_shape, "setting 'synthetic_shape'");
-      d.train = materialize(SyntheticDataset(s.synthetic_images, shape, s.synthetic_classes, 1,
-                                             "synthetic/train"));
+      d.train = materialize(
+          SyntheticDataset(s.synthetic_images, shape, s.synthetic_classes, 1, "synthetic/train"));
       d.test = materialize(SyntheticDataset(std::max<int64_t>(1, s.synthetic_images / 4), shape,
                                             s.synthetic_classes, 2, "synthetic/test"));
     } else {
@@ -145,14 +145,20 @@ std::unique_ptr<Loader> make_eval_loader(const DataSettings& s, const RunSetting
   return std::make_unique<Loader>(ds, t, loader_options(s, run, false, shard));
 }
 
-std::shared_ptr<Module> make_experiment_model(const ModelSettings& s, const RunSettings& run,
-                                              const Shape& sample_shape, int64_t classes) {
+ModelArgs experiment_model_args(const ModelSettings& s, const Shape& sample_shape,
+                                int64_t classes) {
   ModelArgs args;
   args.in_channels = sample_shape[0];
   args.image_size = sample_shape[1];
   args.num_classes = classes;
   for (auto& [k, v] : s.model_options.items())
     args.options[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  return args;
+}
+
+std::shared_ptr<Module> make_experiment_model(const ModelSettings& s, const RunSettings& run,
+                                              const Shape& sample_shape, int64_t classes) {
+  const ModelArgs args = experiment_model_args(s, sample_shape, classes);
   manual_seed(static_cast<uint64_t>(run.seed));  // layers' default init and dropout seeds
   std::shared_ptr<Module> net = usage_guard([&] { return make_model(s.model, args); });
   if (s.init != "default") {

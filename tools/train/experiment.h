@@ -33,6 +33,10 @@ std::unique_ptr<Loader> make_eval_loader(const DataSettings& s, const RunSetting
                                          std::shared_ptr<const Dataset> ds,
                                          const ChannelStats& stats, Shard shard = {});
 
+// The registry's arguments for the settings' model, images of `sample_shape` [C, H, W] and
+// `classes` classes (model_options as strings).
+ModelArgs experiment_model_args(const ModelSettings& s, const Shape& sample_shape, int64_t classes);
+
 // The model for images of `sample_shape` [C, H, W] and `classes` classes, initialised per
 // `s.init` ("default": the model's own), seeded by run.seed, moved to run.device.
 std::shared_ptr<Module> make_experiment_model(const ModelSettings& s, const RunSettings& run,

@@ -50,12 +50,7 @@ CLI::App* add_weights_verb(CLI::App& app, const char* name, const char* descript
 int64_t classes_in_weights(const WeightsSource& w, const Shape& sample_shape) {
   const ModelSettings& m = w.settings.model;
   auto shapes = [&](int64_t classes) {
-    ModelArgs args;
-    args.in_channels = sample_shape[0];
-    args.image_size = sample_shape[1];
-    args.num_classes = classes;
-    for (auto& [k, v] : m.model_options.items())
-      args.options[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    const ModelArgs args = experiment_model_args(m, sample_shape, classes);
     std::map<std::string, Shape> out;
     for (auto& [name, t] : usage_guard([&] { return make_model(m.model, args); })->state_dict())
       out[name] = t.shape();
