@@ -35,6 +35,8 @@ RangeTestResult run_range_test(Module& model, SoftmaxCrossEntropy& loss, Sgd& op
   MINIDL_CHECK(o.smooth >= 1 && o.smooth % 2 == 1,
                "range test: smooth must be odd and positive, got ", o.smooth);
   MINIDL_CHECK(o.margin > 0, "range test: margin must be positive, got ", o.margin);
+  MINIDL_CHECK(o.edge_fraction > 0 && o.edge_fraction <= 1,
+               "range test: edge fraction must be in (0, 1], got ", o.edge_fraction);
   MINIDL_CHECK(o.bn_batches == 0 || bn_data != &train,
                "range test: PreciseBN needs a loader of its own, not the training loader");
   // Snapshot what the test changes, to restore it at the end.
@@ -116,7 +118,7 @@ RangeTestResult run_range_test(Module& model, SoftmaxCrossEntropy& loss, Sgd& op
     for (RangeTestPoint* p : tested) lrs.push_back(p->lr), losses.push_back(p->test_loss);
     std::vector<double> smoothed = smooth_centered(losses, o.smooth);
     for (size_t i = 0; i < tested.size(); ++i) tested[i]->smoothed_test_loss = smoothed[i];
-    r.suggestion = suggest_from_test_loss(lrs, smoothed, o.margin);
+    r.suggestion = suggest_from_test_loss(lrs, smoothed, o.margin, o.edge_fraction);
     const RangeTestPoint* peak = nullptr;
     for (RangeTestPoint* p : tested)
       if (!std::isnan(p->test_acc) && (!peak || p->test_acc > peak->test_acc)) peak = p;
@@ -164,9 +166,11 @@ std::vector<double> smooth_centered(const std::vector<double>& v, int64_t window
 }
 
 LrSuggestion suggest_from_test_loss(const std::vector<double>& lr, const std::vector<double>& L,
-                                    double margin) {
+                                    double margin, double edge_fraction) {
   MINIDL_CHECK(lr.size() == L.size(), "suggest_from_test_loss: ", lr.size(), " LRs but ", L.size(),
                " losses");
+  MINIDL_CHECK(edge_fraction > 0 && edge_fraction <= 1,
+               "suggest_from_test_loss: edge fraction must be in (0, 1], got ", edge_fraction);
   LrSuggestion s;
   const size_t n = L.size();
   size_t m = n;
@@ -203,14 +207,15 @@ LrSuggestion suggest_from_test_loss(const std::vector<double>& lr, const std::ve
              ") before the sweep ended (raise --max-lr)";
     return s;
   }
-  s.max_lr = crossing(i - 1, i, lowest * (1 + margin));
+  s.flat_to = crossing(i - 1, i, lowest * (1 + margin));
+  s.max_lr = edge_fraction * s.flat_to;
   s.min_lr = s.max_lr / 10;
   s.flat_from = entry > 0 ? crossing(entry - 1, entry, band) : lr[0];
-  s.flat_to = s.max_lr;
-  s.rule = "max LR = " + num(s.max_lr) + ", where the smoothed test loss first rises " +
-           num(100 * margin) + "% above its lowest value so far " + num(lowest) + " (at lr " +
-           num(lr[low_at]) + "), having come within " + num(100 * margin) + "% of its minimum " +
-           num(L[m]) + " at lr " + num(s.flat_from) + "; min LR = max / 10";
+  s.rule = "max LR = " + num(s.max_lr) + " = " + num(edge_fraction) + " x " + num(s.flat_to) +
+           ", the edge where the smoothed test loss first rises " + num(100 * margin) +
+           "% above its lowest value so far " + num(lowest) + " (at lr " + num(lr[low_at]) +
+           "), having come within " + num(100 * margin) + "% of its minimum " + num(L[m]) +
+           " at lr " + num(s.flat_from) + "; min LR = max / 10";
   return s;
 }
 
@@ -249,7 +254,8 @@ RangeTestReport combine_range_tests(std::vector<RangeTestResult> repeats,
       rep.curve_lr.push_back(lr);
       rep.curve_loss.push_back(total / static_cast<double>(rep.repeats.size()));
     }
-    rep.suggestion = suggest_from_test_loss(rep.curve_lr, rep.curve_loss, o.margin);
+    rep.suggestion =
+        suggest_from_test_loss(rep.curve_lr, rep.curve_loss, o.margin, o.edge_fraction);
     if (!std::isnan(rep.suggestion.max_lr))
       rep.suggestion.rule += " (on the mean of " + std::to_string(rep.repeats.size()) +
                              " repeats' smoothed test losses)";
@@ -300,6 +306,7 @@ void write_range_test(const std::string& dir, const RangeTestOptions& o,
     each.push_back({{"seed", rep.seeds[k]},
                     {"suggested_max_lr", value(r.suggestion.max_lr)},
                     {"flat_from", value(r.suggestion.flat_from)},
+                    {"edge", value(r.suggestion.flat_to)},
                     {"accuracy_peak_lr", value(r.accuracy_peak_lr)},
                     {"rule", r.suggestion.rule},
                     {"stop_reason", r.stop_reason}});
@@ -323,9 +330,11 @@ void write_range_test(const std::string& dir, const RangeTestOptions& o,
       {"bn_batches", o.bn_batches},
       {"smooth", o.smooth},
       {"margin", o.margin},
+      {"edge_fraction", o.edge_fraction},
       {"suggested_max_lr", value(rep.suggestion.max_lr)},
       {"suggested_min_lr", value(rep.suggestion.min_lr)},
       {"flat_from", value(rep.suggestion.flat_from)},
+      {"edge", value(rep.suggestion.flat_to)},
       {"rule", rep.suggestion.rule},
       {"stop_reason", rep.repeats.front().stop_reason},
       {"repeats", each},

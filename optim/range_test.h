@@ -6,9 +6,11 @@
 //    re-estimates the BN statistics on bn_batches training batches, so the point measures the
 //    weights rather than running statistics that lag behind them (without it, neighbouring points
 //    at a large LR differ by 30 points of accuracy). The test loss is then smoothed by a centred
-//    moving average of `smooth` points, and the rule (suggest_from_test_loss) reads max LR off the
-//    smoothed curve: where, once near its minimum, it first rises `margin` (10%) above its lowest
-//    value so far. Min LR: max / 10.
+//    moving average of `smooth` points, and the rule (suggest_from_test_loss) reads the edge off
+//    the smoothed curve: where, once near its minimum, it first rises `margin` (10%) above its
+//    lowest value so far. Max LR is `edge_fraction` (0.6) of the edge: at the edge the sweep's
+//    network is already coming apart, and 6-epoch 1cycle runs peaking at 0.9 of it ended 0.2-1.4
+//    points below runs at 0.6 (docs/results.md, "edge fraction"). Min LR: max / 10.
 //  - exponential (fastai's lr_find): lr rises geometrically; the training loss is smoothed
 //    (exponential average, beta 0.98, bias-corrected) and the run stops once it exceeds
 //    stop_factor (4) times its minimum. Suggested max LR: the LR at the smoothed loss's minimum /
@@ -40,14 +42,15 @@ struct RangeTestOptions {
   enum Mode { linear, exponential } mode = linear;
   double min_lr = 0.0, max_lr = 3.0;
   int64_t iterations = 500;
-  int64_t eval_every = 20;    // linear mode: iterations between test evaluations
-  int64_t eval_batches = 20;  // batches per evaluation (-1: the whole test set)
-  int64_t bn_batches = 10;    // linear mode: PreciseBN batches before each evaluation (0: none)
-  int64_t smooth = 5;         // linear mode: points in the centred moving average of the test loss
-  double margin = 0.1;        // linear mode: the rule's allowance, a fraction of the minimum
-  double stop_factor = 4.0;   // exponential mode: stop at stop_factor x the best smoothed loss
-  double beta = 0.98;         // smoothing of the training loss
-  bool restore = true;        // put the model, optimiser and loader back as they were
+  int64_t eval_every = 20;     // linear mode: iterations between test evaluations
+  int64_t eval_batches = 20;   // batches per evaluation (-1: the whole test set)
+  int64_t bn_batches = 10;     // linear mode: PreciseBN batches before each evaluation (0: none)
+  int64_t smooth = 5;          // linear mode: points in the test loss's centred moving average
+  double margin = 0.1;         // linear mode: the rule's allowance, a fraction of the minimum
+  double edge_fraction = 0.6;  // linear mode: max LR as a fraction of the edge (the first rise)
+  double stop_factor = 4.0;    // exponential mode: stop at stop_factor x the best smoothed loss
+  double beta = 0.98;          // smoothing of the training loss
+  bool restore = true;         // put the model, optimiser and loader back as they were
 };
 
 struct RangeTestPoint {
@@ -60,8 +63,9 @@ struct RangeTestPoint {
 // A suggestion and how it was made.
 struct LrSuggestion {
   double max_lr = NAN, min_lr = NAN;
-  // Linear mode: from where the smoothed test loss came within the margin of its minimum to
-  // max_lr (how wide the usable range is).
+  // Linear mode: from where the smoothed test loss came within the margin of its minimum to the
+  // edge, where it first rose the margin above its lowest value so far (how wide the usable range
+  // is); max_lr = edge_fraction x flat_to.
   double flat_from = NAN, flat_to = NAN;
   std::string rule;  // in words, with the figures behind it; or why there is no suggestion
 };
@@ -88,13 +92,14 @@ std::vector<double> smooth_centered(const std::vector<double>& values, int64_t w
 
 // The linear mode's rule on a smoothed test-loss curve (lr ascending), "where the test loss
 // starts to rise" made exact: with L* its minimum, scan from the first point within (1 + margin)
-// L* (flat_from), keeping the lowest value so far; max LR is where the curve first rises above
-// (1 + margin) times that lowest value, linearly interpolated between the two points around the
-// crossing (a non-finite point, diverged, crosses at the point before it). No suggestion when the
-// minimum is the first point (the sweep starts too high) or the curve never rises that far
-// (raise max_lr).
+// L* (flat_from), keeping the lowest value so far; the edge (flat_to) is where the curve first
+// rises above (1 + margin) times that lowest value, linearly interpolated between the two points
+// around the crossing (a non-finite point, diverged, crosses at the point before it). Max LR =
+// edge_fraction x the edge. No suggestion when the minimum is the first point (the sweep starts
+// too high) or the curve never rises that far (raise max_lr).
 LrSuggestion suggest_from_test_loss(const std::vector<double>& lr,
-                                    const std::vector<double>& smoothed_loss, double margin);
+                                    const std::vector<double>& smoothed_loss, double margin,
+                                    double edge_fraction);
 
 // Several repeats of one sweep and the suggestion from all of them (see the top of this file).
 struct RangeTestReport {

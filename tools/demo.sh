@@ -10,9 +10,9 @@
 # Environment: DEMO_MODEL (resnet20), DEMO_EPOCHS (6), DEMO_BATCH (128), DEMO_WD (3e-5), DEMO_THREADS (all cores),
 # DEMO_SEED (1).
 #
-# Six epochs: with the range test's suggestion since 299d50b (max LR ~1.73-1.84, the smoothed test loss's
-# minimum), 4 and 5 epochs ended at 91.0-91.7%, 6 at 91.97% +- 0.35 over seeds 1-3 (docs/results.md); the quick
-# start's 15 minutes (12:16 on a fresh machine here) leave room for 6.
+# Six epochs, max LR 0.6 of the range test's edge (its default): 92.98% +- 0.34 over seeds 1-3, against
+# 92.22% +- 0.93 at 0.9 of the edge and 91.97% +- 0.35 at the edge itself (docs/results.md); the quick start's
+# 15 minutes (12:16 on a fresh machine, 2-core AMD EPYC) leave room for 6.
 # Weight decay 3e-5: the LR the range test finds is itself a strong regulariser, and a 4-epoch run
 # underfits with more (measured, docs/results.md: 5e-4 -> 90.0%, 1e-4 -> 91.9%, 3e-5 -> 92.6%, 0 -> 92.3%);
 # PAPER.md: balance the regularisers, and start the WD grid at 3e-5.

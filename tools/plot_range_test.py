@@ -6,7 +6,7 @@ sweep) against the learning rate, with the suggested max and min LR marked.
 
 Input: DIR/range_test.csv (columns repeat, seed, lr, iteration, train_loss, smoothed_loss, test_loss, test_acc,
 smoothed_test_loss; empty cells where not measured) and DIR/range_test.json ({"mode", "suggested_max_lr",
-"suggested_min_lr", "flat_from", "margin", "rule", "spread", "curve"}). With several repeats, each is drawn
+"suggested_min_lr", "flat_from", "edge", "edge_fraction", "margin", "rule", "spread", "curve"}). With several repeats, each is drawn
 thin and the mean curve the rule read thick.
 """
 import argparse
@@ -85,9 +85,12 @@ def main():
     for key, color in (("suggested_max_lr", "tab:red"), ("suggested_min_lr", "tab:purple")):
         if info.get(key):
             ax.axvline(info[key], color=color, ls="--", lw=1.2, label=f"{key.split('_')[1]} LR {info[key]:.3g}")
-    if info.get("flat_from") and info.get("suggested_max_lr"):
-        ax.axvspan(info["flat_from"], info["suggested_max_lr"], color="tab:red", alpha=0.08,
+    edge = info.get("edge") or info.get("suggested_max_lr")  # files from before the edge fraction: max = edge
+    if info.get("flat_from") and edge:
+        ax.axvspan(info["flat_from"], edge, color="tab:red", alpha=0.08,
                    label=f"scanned: from within {100 * info.get('margin', 0):.0f}% of the minimum to the first rise")
+    if info.get("edge") and info.get("edge") != info.get("suggested_max_lr"):
+        ax.axvline(info["edge"], color="tab:red", ls=":", lw=1.2, label=f"edge {info['edge']:.3g} (the first rise)")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     title = f"LR range test ({'exponential, fastai' if exponential else 'linear, Smith'})"

@@ -106,26 +106,38 @@ TEST(RangeTestRule, SmoothCenteredShrinksSymmetricallyAtTheEnds) {
 TEST(RangeTestRule, MaxLrWhereTheSmoothedLossRisesPastTheMargin) {
   // Minimum 0.5 at lr 2; limit 0.55; crossing between (3, 0.52) and (4, 0.6): 3 + 0.03 / 0.08.
   std::vector<double> lr = {0, 1, 2, 3, 4, 5}, L = {2.0, 1.0, 0.5, 0.52, 0.6, 1.0};
-  LrSuggestion s = suggest_from_test_loss(lr, L, 0.1);
+  LrSuggestion s = suggest_from_test_loss(lr, L, 0.1, 1.0);
   EXPECT_NEAR(s.max_lr, 3.375, 1e-12);
+  EXPECT_NEAR(s.flat_to, 3.375, 1e-12);
   EXPECT_NEAR(s.min_lr, 0.3375, 1e-12);
   EXPECT_NEAR(s.flat_from, 1.9, 1e-12);  // the falling side: 2 - (0.55 - 0.5) / (1.0 - 0.5)
   EXPECT_NE(s.rule.find("3.375"), std::string::npos) << s.rule;
+  // A fraction backs off below the edge; the edge and the scanned band stay where they were.
+  LrSuggestion below = suggest_from_test_loss(lr, L, 0.1, 0.6);
+  EXPECT_NEAR(below.max_lr, 0.6 * 3.375, 1e-12);
+  EXPECT_NEAR(below.min_lr, 0.06 * 3.375, 1e-12);
+  EXPECT_NEAR(below.flat_to, 3.375, 1e-12);
+  EXPECT_NEAR(below.flat_from, 1.9, 1e-12);
+  EXPECT_NE(below.rule.find("0.6 x 3.375"), std::string::npos) << below.rule;
+  EXPECT_EQ(RangeTestOptions{}.edge_fraction, 0.6);
+  EXPECT_THROW(suggest_from_test_loss(lr, L, 0.1, 0.0), Error);
+  EXPECT_THROW(suggest_from_test_loss(lr, L, 0.1, 1.5), Error);
   // A wider margin reaches further up the rising side: limit 0.75, between (4, 0.6) and (5, 1.0).
-  EXPECT_NEAR(suggest_from_test_loss(lr, L, 0.5).max_lr, 4.375, 1e-12);
+  EXPECT_NEAR(suggest_from_test_loss(lr, L, 0.5, 1.0).max_lr, 4.375, 1e-12);
   // A lower minimum after a recovered spike does not carry max LR past the spike: the scan starts
   // at 0.48 (within 10% of 0.45, entered at 1 + 0.505 / 0.52) and stops where 0.8 > 1.1 x 0.48.
-  LrSuggestion spike = suggest_from_test_loss({0, 1, 2, 3, 4, 5, 6, 7},
-                                              {2.0, 1.0, 0.48, 0.5, 0.8, 0.45, 0.46, 1.2}, 0.1);
+  LrSuggestion spike = suggest_from_test_loss(
+      {0, 1, 2, 3, 4, 5, 6, 7}, {2.0, 1.0, 0.48, 0.5, 0.8, 0.45, 0.46, 1.2}, 0.1, 1.0);
   EXPECT_NEAR(spike.max_lr, 3 + (0.528 - 0.5) / 0.3, 1e-12);
   EXPECT_NEAR(spike.flat_from, 1 + 0.505 / 0.52, 1e-12);
   // Diverged (non-finite) right after the minimum's flat part: the last finite point inside.
-  EXPECT_DOUBLE_EQ(suggest_from_test_loss(lr, {2.0, 1.0, 0.5, 0.52, INFINITY, NAN}, 0.1).max_lr, 3);
+  EXPECT_DOUBLE_EQ(
+      suggest_from_test_loss(lr, {2.0, 1.0, 0.5, 0.52, INFINITY, NAN}, 0.1, 1.0).max_lr, 3);
   // No suggestion: lowest at the first point, or never rising past the margin.
-  LrSuggestion first = suggest_from_test_loss(lr, {0.4, 1.0, 0.5, 0.52, 0.6, 1.0}, 0.1);
+  LrSuggestion first = suggest_from_test_loss(lr, {0.4, 1.0, 0.5, 0.52, 0.6, 1.0}, 0.1, 1.0);
   EXPECT_TRUE(std::isnan(first.max_lr));
   EXPECT_NE(first.rule.find("first point"), std::string::npos) << first.rule;
-  LrSuggestion flat = suggest_from_test_loss(lr, {2.0, 1.0, 0.5, 0.52, 0.53, 0.54}, 0.1);
+  LrSuggestion flat = suggest_from_test_loss(lr, {2.0, 1.0, 0.5, 0.52, 0.53, 0.54}, 0.1, 1.0);
   EXPECT_TRUE(std::isnan(flat.max_lr));
   EXPECT_NE(flat.rule.find("raise --max-lr"), std::string::npos) << flat.rule;
 }
@@ -140,12 +152,13 @@ RangeTestResult curve(const std::vector<double>& lr, const std::vector<double>& 
     r.points.push_back(p);
     r.points.push_back(RangeTestPoint{});  // an iteration without a test point
   }
-  r.suggestion = suggest_from_test_loss(lr, smoothed, 0.1);
+  r.suggestion = suggest_from_test_loss(lr, smoothed, 0.1, 1.0);
   return r;
 }
 
 TEST(RangeTestRule, RepeatsCombineOnTheirMeanCurve) {
   RangeTestOptions o;
+  o.edge_fraction = 1.0;  // the edge itself, as in the test above
   std::vector<double> lr = {0, 1, 2, 3, 4, 5};
   // Mean: {2, 1, 0.5, 0.52, 0.6, 1.0}, the curve of the test above.
   RangeTestReport rep = combine_range_tests(

@@ -1,6 +1,6 @@
 // What `minidl_train tune`'s files share. verb_tune.cpp: the verb (its flags, the plan, the stage
-// loop); tune_stages.cpp: the stages, each recording its decision in OUT/tune.json; tune_report.cpp:
-// OUT/report.md, written from that record alone.
+// loop); tune_stages.cpp: the stages, each recording its decision in OUT/tune.json;
+// tune_report.cpp: OUT/report.md, written from that record alone.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -21,8 +21,9 @@ struct TuneArgs {
   int64_t range_iterations = 300, range_eval_every = 10, range_eval_batches = 16;
   int64_t range_repeats = 1;
   double range_max_lr = 3;
-  double max_lr = 0;        // > 0: given, no range stage needed (min LR = max / 10)
-  int64_t final_retries = 2;  // a final run that diverges runs again at half the LR bounds
+  double range_edge_fraction = 0.6;  // max LR as a fraction of the range test's edge
+  double max_lr = 0;                 // > 0: given, no range stage needed (min LR = max / 10)
+  int64_t final_retries = 2;         // a final run that diverges runs again at half the LR bounds
 };
 
 // What a stage needs from the settings and the data: the budget in iterations.

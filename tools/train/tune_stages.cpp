@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string num(double v) { return tune_number(v); }
+std::string num(double v) {
+  return tune_number(v);
+}
 
 nlohmann::json parse_json_file(const std::string& path) {
   std::vector<uint8_t> bytes = read_file(path);
@@ -90,7 +92,8 @@ const char* const kCyclicMomentum = "cyclic-momentum-smith:max=0.95,min=0.85,ss=
 // The final run's LR bounds: the range stage's, halved once per diverged attempt.
 std::pair<double, double> final_bounds(const nlohmann::json& state) {
   double scale = 1;
-  if (state.contains("final_diverged")) scale = std::ldexp(1.0, -int(state["final_diverged"].size()));
+  if (state.contains("final_diverged"))
+    scale = std::ldexp(1.0, -int(state["final_diverged"].size()));
   return {scale * state["range"]["min_lr"].get<double>(),
           scale * state["range"]["max_lr"].get<double>()};
 }
@@ -127,6 +130,8 @@ int tune_stage_range(const TunePlan& p, nlohmann::json& state) {
                                    num(a.range_max_lr),
                                    "--repeats",
                                    std::to_string(a.range_repeats),
+                                   "--edge-fraction",
+                                   num(a.range_edge_fraction),
                                    "--momentum",
                                    "0.9"};
   if (int code = run_child(p, args)) return code;
@@ -285,10 +290,11 @@ int tune_stage_final(const TunePlan& p, nlohmann::json& state) {
 
 std::vector<std::string> tune_final_flags(const TunePlan& p, const nlohmann::json& state) {
   const auto [lo, hi] = final_bounds(state);
-  const std::string momentum =
-      state.contains("momentum") ? state["momentum"]["momentum"].get<std::string>() : kCyclicMomentum;
-  return {"--lr", onecycle(lo, hi), "--momentum", momentum, "--weight-decay",
-          num(chosen_wd(p, state))};
+  const std::string momentum = state.contains("momentum")
+                                   ? state["momentum"]["momentum"].get<std::string>()
+                                   : kCyclicMomentum;
+  return {"--lr",   onecycle(lo, hi), "--momentum",
+          momentum, "--weight-decay", num(chosen_wd(p, state))};
 }
 
 }  // namespace minidl::cli

@@ -29,7 +29,7 @@ struct RangeArgs {
   double min_lr = -1, max_lr = -1;  // -1: the mode's default
   int64_t iterations = 500, eval_every = 20, eval_batches = 20;
   int64_t bn_batches = 10, smooth = 5, repeats = 1;
-  double margin = 0.1;
+  double margin = 0.1, edge_fraction = 0.6;
   bool save_weights = false, no_plot = false;
 };
 
@@ -83,6 +83,7 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
   o.bn_batches = a.bn_batches;
   o.smooth = a.smooth;
   o.margin = a.margin;
+  o.edge_fraction = a.edge_fraction;
   if (o.smooth % 2 == 0)
     throw UsageError("--smooth: the moving average needs an odd number of points");
 
@@ -188,9 +189,13 @@ void add_range_test_verb(CLI::App& app, int& exit_code) {
       ->check(positive_integer())
       ->capture_default_str();
   verb->add_option("--margin", a->margin,
-                   "Linear mode: max LR is where the smoothed test loss first rises this fraction "
-                   "above its lowest value so far")
+                   "Linear mode: the edge is where the smoothed test loss first rises this "
+                   "fraction above its lowest value so far")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  verb->add_option("--edge-fraction", a->edge_fraction,
+                   "Linear mode: max LR as a fraction of the edge (1: the edge itself)")
+      ->check(CLI::Range(0.0, 1.0) & CLI::PositiveNumber)
       ->capture_default_str();
   verb->add_option("--repeats", a->repeats,
                    "Run the sweep at seeds seed, seed+1, ... and suggest from all of them")

@@ -109,9 +109,10 @@ int run_tune(const SettingsFlags& flags, const TuneArgs& a) {
     const char* key;
     int (*run)(const TunePlan&, nlohmann::json&);
   };
-  for (const Stage& st : {Stage{"range", "range", tune_stage_range}, Stage{"wd", "wd", tune_stage_wd},
-                          Stage{"momentum", "momentum", tune_stage_momentum},
-                          Stage{"final", "final", tune_stage_final}}) {
+  for (const Stage& st :
+       {Stage{"range", "range", tune_stage_range}, Stage{"wd", "wd", tune_stage_wd},
+        Stage{"momentum", "momentum", tune_stage_momentum},
+        Stage{"final", "final", tune_stage_final}}) {
     if (!has(st.name)) continue;
     if (state.contains(st.key)) {
       std::printf("== tune, stage %s: decided earlier (%s/tune.json)\n", st.name, p.out.c_str());
@@ -178,6 +179,10 @@ void add_tune_verb(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   verb->add_option("--range-repeats", a->range_repeats, "range stage: seeds to combine")
       ->check(positive_integer())
+      ->capture_default_str();
+  verb->add_option("--range-edge-fraction", a->range_edge_fraction,
+                   "range stage: max LR as a fraction of the edge, where the test loss rose")
+      ->check(CLI::Range(0.0, 1.0) & CLI::PositiveNumber)
       ->capture_default_str();
   verb->add_option("--momentum-share", a->momentum_share,
                    "momentum stage: each candidate's share of the final run's iterations")
