@@ -17,12 +17,20 @@ std::vector<ModelInfo>& registry() {
   return models;
 }
 std::once_flag g_builtins;
+bool g_registering_builtins = false;  // inside call_once: register_model must not wait on it
 void ensure_builtins() {
-  std::call_once(g_builtins, register_builtin_models);
+  std::call_once(g_builtins, [] {
+    g_registering_builtins = true;
+    register_builtin_models();
+    g_registering_builtins = false;
+  });
 }
 }  // namespace
 
 void register_model(ModelInfo info) {
+  // The built-ins first, so that a plugin's model named like one of them is refused now, by name,
+  // and not at the first make_model.
+  if (!g_registering_builtins) ensure_builtins();
   for (const ModelInfo& m : registry())
     MINIDL_CHECK(m.name != info.name, "model '", info.name, "' is registered twice");
   registry().push_back(std::move(info));

@@ -3,6 +3,8 @@
 #   build/cuda      MINIDL_CUDA=ON, when nvcc is present: every .cu compiles and links, and the
 #                   CUDA tests skip without a GPU
 #   build/cpu       MINIDL_CUDA=OFF, Release
+#                   (these two are then installed, and examples/custom_op is built and tested against
+#                   the install: tools/check_install.sh)
 #   build/sanitize  MINIDL_CUDA=OFF, -O1, ASan + UBSan + LeakSanitizer: every test but the cuda
 #                   ones (mpi: without the leak check), failing on any report (docs/building.md, "Sanitizers")
 #   build/fuzz      clang + libFuzzer, when clang++ is present: each parser's fuzz target for
@@ -84,6 +86,13 @@ for c in "${configs[@]}"; do
     (cd "build/$c" && ctest --output-on-failure -j "$JOBS") || status=1
   fi
   echo "== ctest build/$c took $((SECONDS - start)) s"
+  if [ "$c" != sanitize ]; then
+    # The build as a user who extends minidl meets it: installed, examples/custom_op built against
+    # it and tested, the installed minidl_train training with the example's plugin.
+    start=$SECONDS
+    JOBS=$JOBS tools/check_install.sh "build/$c" || status=1
+    echo "== check_install build/$c took $((SECONDS - start)) s"
+  fi
 done
 if [ $want_bundle = 1 ]; then
   if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null 2>&1; then

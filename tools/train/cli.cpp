@@ -1,5 +1,7 @@
 #include "tools/train/cli.h"
 
+#include <filesystem>
+
 #include "core/text.h"
 
 namespace minidl::cli {
@@ -35,6 +37,16 @@ void set_command_line(int argc, char** argv) {
 
 const std::vector<std::string>& command_line() {
   return stored_command_line();
+}
+
+std::string tool_script(const std::string& name) {
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::filesystem::path installed = exe.parent_path().parent_path() / "share/minidl/tools" / name;
+    if (std::filesystem::exists(installed, ec)) return installed.string();
+  }
+  return std::string(MINIDL_SOURCE_DIR) + "/tools/" + name;
 }
 
 }  // namespace minidl::cli

@@ -39,6 +39,10 @@ CLI::Validator non_negative_number();
 void set_command_line(int argc, char** argv);
 const std::vector<std::string>& command_line();
 
+// The path of a script of tools/ that minidl_train calls (plot_range_test.py): beside an installed
+// binary, <prefix>/share/minidl/tools/<name>; else the source tree it was built from.
+std::string tool_script(const std::string& name);
+
 // A verb adds its subcommand and sets the callback that runs it; the callback returns the exit
 // code.
 using VerbResult = int;

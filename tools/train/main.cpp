@@ -6,10 +6,13 @@
 // Every verb checks the user's input before it writes anything; bad use prints one line and
 // exits 2.
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "core/cpu_isa.h"
 #include "core/error.h"
+#include "core/plugin.h"
 #include "dist/communicator.h"
 #include "tools/train/cli.h"
 #include "tools/train/distributed.h"
@@ -44,11 +47,61 @@ static std::string strip_location(const std::string& message) {
   return out + message.substr(pos);
 }
 
+// Plugins (core/plugin.h): MINIDL_PLUGINS (paths joined by ':'), then every `--plugin PATH` or
+// `--plugin=PATH` anywhere on the line, which are taken out of argv. They load before the verbs are
+// built, so that --help and the model checks see what they add. Their absolute paths go back into
+// MINIDL_PLUGINS, so the runs that a sweep, a tune or `train --nproc` starts load them too.
+static bool load_plugins(int& argc, char** argv) {
+  std::vector<std::string> paths;
+  if (const char* env = std::getenv("MINIDL_PLUGINS")) {
+    std::string list = env;
+    for (size_t b = 0, e; b <= list.size(); b = e + 1) {
+      e = list.find(':', b);
+      if (e == std::string::npos) e = list.size();
+      if (e > b) paths.push_back(list.substr(b, e - b));
+    }
+  }
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--plugin" && i + 1 < argc) {
+      paths.push_back(argv[++i]);
+    } else if (a == "--plugin" || a == "--plugin=") {
+      std::fprintf(stderr, "minidl_train: --plugin needs the path of a shared library\n");
+      return false;
+    } else if (a.rfind("--plugin=", 0) == 0) {
+      paths.push_back(a.substr(9));
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  argv[argc] = nullptr;
+  std::string all;
+  for (const std::string& p : paths) {
+    try {
+      load_plugin(p);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "minidl_train: %s\n", strip_location(e.what()).c_str());
+      return false;
+    }
+    char* real = realpath(p.c_str(), nullptr);
+    all += (all.empty() ? "" : ":") + std::string(real ? real : p.c_str());
+    std::free(real);
+  }
+  if (!paths.empty()) setenv("MINIDL_PLUGINS", all.c_str(), 1);
+  return true;
+}
+
 int main(int argc, char** argv) {
+  if (!load_plugins(argc, argv)) return cli::kUsage;
   CLI::App app{
       "minidl_train: train, evaluate and run the experiments of Smith's disciplined approach"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every verb");
+  app.footer(
+      "Plugins: --plugin PATH (before or after the verb, repeatable) or MINIDL_PLUGINS=a.so:b.so "
+      "loads shared libraries that add models, layers, kernels or schedules (docs/plugins.md).");
   int exit_code = cli::kOk;
   cli::set_command_line(argc, argv);
   cli::add_train_verb(app, exit_code);

@@ -144,7 +144,7 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
     std::printf("weights after the sweep: %s/weights.safetensors\n", out.c_str());
   }
   if (!a.no_plot) {
-    std::string script = std::string(MINIDL_SOURCE_DIR) + "/tools/plot_range_test.py";
+    std::string script = tool_script("plot_range_test.py");
     std::string cmd = "/usr/bin/python3 " + script + " " + out + " >/dev/null 2>&1";
     if (std::system(cmd.c_str()) == 0)
       std::printf("plot: %s/range_test.png\n", out.c_str());
