@@ -67,3 +67,15 @@ if(NOT MINIDL_ONEDNN STREQUAL "OFF" AND NOT MINIDL_PORTABLE AND NOT MINIDL_FUZZ)
     message(FATAL_ERROR "MINIDL_ONEDNN=ON but oneDNN (or OpenMP) was not found: run tools/setup.sh (Debian package libdnnl-dev)")
   endif()
 endif()
+
+# protobuf (Debian's libprotobuf-dev and protobuf-compiler): TensorBoard event files
+# (optim/event_file.cpp, optim/tensorboard_event.proto). MINIDL_PORTABLE builds (the GPU machine's
+# bundle: a shared library that machine lacks) and MINIDL_FUZZ builds leave it out; there the
+# writer says so when asked for events.
+set(MINIDL_WITH_TENSORBOARD OFF)
+if(NOT MINIDL_PORTABLE AND NOT MINIDL_FUZZ)
+  find_package(Protobuf QUIET)
+  if(Protobuf_FOUND AND Protobuf_PROTOC_EXECUTABLE)
+    set(MINIDL_WITH_TENSORBOARD ON)
+  endif()
+endif()

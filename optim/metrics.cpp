@@ -62,8 +62,18 @@ void MetricsWriter::write(const MetricsRow& r) {
       "error writing '", path_, "': ", std::strerror(errno));
 }
 
-MetricsObserver::MetricsObserver(const std::string& path, int64_t keep_through, int64_t log_every)
-    : writer_(path, keep_through), log_every_(log_every) {}
+std::vector<std::pair<std::string, double>> tensorboard_scalars(const MetricsRow& r) {
+  return {{"train/loss", r.train_loss}, {"train/acc", r.train_acc}, {"test/loss", r.test_loss},
+          {"test/acc", r.test_acc},     {"test/top5", r.test_top5}, {"lr", r.lr},
+          {"momentum", r.momentum},     {"epoch", r.epoch},         {"img_per_s", r.img_per_s}};
+}
+
+MetricsObserver::MetricsObserver(const std::string& path, int64_t keep_through, int64_t log_every,
+                                 const std::string& tensorboard_dir)
+    : writer_(path, keep_through), log_every_(log_every) {
+  if (!tensorboard_dir.empty())
+    events_ = std::make_unique<EventFileWriter>(tensorboard_dir, keep_through);
+}
 
 void MetricsObserver::on_iteration(const IterationRecord& r) {
   if (r.diverged) return;  // no row for the iteration that diverged
@@ -86,6 +96,7 @@ void MetricsObserver::on_iteration(const IterationRecord& r) {
   }
   row.elapsed_s = r.totals.seconds;
   writer_.write(row);
+  if (events_) events_->add_scalars(row.iteration, tensorboard_scalars(row));
   row_mark_ = r.totals;
 }
 

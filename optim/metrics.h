@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 
+#include "optim/event_file.h"
 #include "optim/observer.h"
 
 namespace minidl {
@@ -39,12 +41,17 @@ class MetricsWriter {
   std::FILE* file_ = nullptr;
 };
 
+// The scalars of a row as TensorBoard tags (train/loss, test/acc, lr, ...), NaN where not measured.
+std::vector<std::pair<std::string, double>> tensorboard_scalars(const MetricsRow& row);
+
 // A row every `log_every` iterations and at every evaluation; its train figures are means since the
 // previous row (img/s over training time only).
 class MetricsObserver : public TrainObserver {
  public:
   // keep_through: as MetricsWriter's (the iteration a resumed run continues from; -1: a new run).
-  MetricsObserver(const std::string& path, int64_t keep_through, int64_t log_every);
+  // tensorboard_dir: also every row as a TensorBoard event there (optim/event_file.h); "": none.
+  MetricsObserver(const std::string& path, int64_t keep_through, int64_t log_every,
+                  const std::string& tensorboard_dir = "");
   void on_iteration(const IterationRecord& r) override;
   std::string name() const override { return "metrics"; }
   nlohmann::json state() const override;
@@ -52,6 +59,7 @@ class MetricsObserver : public TrainObserver {
 
  private:
   MetricsWriter writer_;
+  std::unique_ptr<EventFileWriter> events_;
   int64_t log_every_;
   TrainTotals row_mark_;  // the totals at the previous row
 };

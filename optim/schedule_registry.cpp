@@ -1,5 +1,6 @@
 // The table of built-in schedules: one entry per name, with its keys (types, defaults) and the
-// formula it builds (optim/schedule_formulas.h). Adding a schedule = one entry here.
+// formula it builds (optim/schedule_formulas.h). Adding a schedule = one entry here; a plugin's
+// (core/plugin.h) = one register_schedule call.
 #include <set>
 
 #include "optim/schedule_formulas.h"
@@ -181,6 +182,22 @@ const std::vector<ScheduleDef>& builtin_schedules() {
   }();
   (void)unique;
   return defs;
+}
+
+static std::vector<ScheduleDef>& table() {
+  static std::vector<ScheduleDef> all = builtin_schedules();
+  return all;
+}
+
+const std::vector<ScheduleDef>& all_schedules() { return table(); }
+
+void register_schedule(ScheduleDef def) {
+  MINIDL_CHECK(!def.name.empty() && def.name.find_first_of(":,= ") == std::string::npos,
+               "schedule registry: '", def.name, "' is not a schedule name (no ':', ',', '=' or spaces)");
+  MINIDL_CHECK(def.make != nullptr, "schedule registry: '", def.name, "' has no formula");
+  for (const ScheduleDef& d : table())
+    MINIDL_CHECK(d.name != def.name, "schedule '", def.name, "' is registered twice");
+  table().push_back(std::move(def));
 }
 
 }  // namespace schedule_registry

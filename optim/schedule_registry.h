@@ -1,6 +1,7 @@
 // The schedule registry's internals, shared by its two files: schedule_registry.cpp (the table of
 // every built-in schedule: names, keys, validation, formula) and schedule_spec.cpp (the flag
-// grammar, canonical values and make_schedule). Not a public header: users see optim/schedule.h.
+// grammar, canonical values and make_schedule). Users see optim/schedule.h; a plugin that adds a
+// schedule (core/plugin.h) writes a ScheduleDef and calls register_schedule.
 #pragma once
 
 #include <cstdint>
@@ -102,6 +103,11 @@ struct ScheduleDef {
 
 // Every built-in schedule, in the order `minidl_train schedule --help` lists them.
 const std::vector<ScheduleDef>& builtin_schedules();
+// The built-ins, then the schedules plugins registered: what make_schedule looks names up in.
+const std::vector<ScheduleDef>& all_schedules();
+// Adds a schedule; throws if its name is taken (a built-in's included), malformed or it has no
+// formula. Called from a plugin's registration, before any schedule is made from it.
+void register_schedule(ScheduleDef def);
 
 }  // namespace schedule_registry
 }  // namespace minidl

@@ -81,7 +81,7 @@ class FunctionSchedule final : public Schedule {
 
 std::vector<std::string> schedule_names() {
   std::vector<std::string> names;
-  for (const ScheduleDef& d : builtin_schedules()) names.push_back(d.name);
+  for (const ScheduleDef& d : all_schedules()) names.push_back(d.name);
   return names;
 }
 
@@ -111,7 +111,7 @@ ScheduleSpec parse_schedule_spec(const std::string& text) {
 
 std::unique_ptr<Schedule> make_schedule(const ScheduleSpec& spec, ScheduleRole role) {
   const std::string role_name = schedule_role_name(role);
-  const auto& defs = builtin_schedules();
+  const auto& defs = all_schedules();
   auto def = std::find_if(defs.begin(), defs.end(),
                           [&](const ScheduleDef& d) { return d.name == spec.name; });
   if (def == defs.end())

@@ -6,7 +6,8 @@
 #      a GPU is, the plugin loaded by path)
 #   4. the installed minidl_train, with --plugin, trains the plugin's model for a few iterations on
 #      Fashion-MNIST, and the eval verb scores its weights
-#   5. a C++ program built with pkg-config alone links and runs
+#   5. a C++ program links and runs: with find_package(minidl) and minidl::minidl_static, and with
+#      pkg-config alone (the shared library)
 # Usage: tools/check_install.sh BUILD_DIR     (tools/test.sh runs it on build/cpu and build/cuda)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,8 +57,9 @@ if [ $rc -ne 2 ] || ! grep -q "nothing.so': no such file" "$work/err"; then
   exit 1
 fi
 
-echo "== pkg-config"
-cat > "$work/hello.cpp" <<'CPP'
+echo "== find_package(minidl) with the static library"
+mkdir -p "$work/static"
+cat > "$work/static/hello.cpp" <<'CPP'
 #include <cstdio>
 #include "core/plugin.h"
 #include "models/registry.h"
@@ -68,7 +70,24 @@ int main() {
               net->parameters().size());
 }
 CPP
-PKG_CONFIG_PATH="$prefix/lib/pkgconfig" c++ "$work/hello.cpp" -o "$work/hello" \
+cat > "$work/static/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.24)
+project(minidl_static_check LANGUAGES CXX)
+find_package(minidl 0.1 REQUIRED)
+add_executable(hello_static hello.cpp)
+target_link_libraries(hello_static PRIVATE minidl::minidl_static)
+CMAKE
+cmake -S "$work/static" -B "$work/static/build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+      "${cuda_args[@]}" >/dev/null
+cmake --build "$work/static/build" >/dev/null
+if ldd "$work/static/build/hello_static" | grep -q libminidl; then
+  echo "check_install: hello_static links libminidl.so, not the static library" >&2
+  exit 1
+fi
+"$work/static/build/hello_static"
+
+echo "== pkg-config"
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" c++ "$work/static/hello.cpp" -o "$work/hello" \
   $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs minidl)
 "$work/hello"
 echo "check_install: OK"

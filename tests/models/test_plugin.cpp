@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/plugin.h"
 #include "models/registry.h"
+#include "optim/schedule.h"
 
 namespace minidl {
 namespace {
@@ -51,6 +52,10 @@ TEST(Plugin, RegistersAModelOnce) {
   int count = 0;
   for (const PluginInfo& p : loaded_plugins()) count += p.name == "test_good";
   EXPECT_EQ(count, 1);
+  // Its schedule, by name and keys, as any --lr spec.
+  auto lr = make_schedule(parse_schedule_spec("plugin_half:value=0.4"), ScheduleRole::lr);
+  EXPECT_DOUBLE_EQ(lr->value(0), 0.2);
+  EXPECT_DOUBLE_EQ(lr->value(1000), 0.2);
 }
 
 TEST(Plugin, RefusalsNameThePath) {

@@ -8,6 +8,7 @@
 #include "core/text.h"
 #include "kernels/conv.h"
 #include "layers/init.h"
+#include "optim/event_file.h"
 #include "tools/train/cli.h"
 
 namespace minidl::cli {
@@ -248,7 +249,9 @@ std::vector<Field> LoopSettings::fields() {
           {"log_every", &log_every, "Iterations between metrics rows and log lines"},
           {"checkpoint_every", &checkpoint_every,
            "Iterations between checkpoints (0: each epoch, -1: at the end)"},
-          {"keep_checkpoints", &keep_checkpoints, "Checkpoints kept (0: all)"}};
+          {"keep_checkpoints", &keep_checkpoints, "Checkpoints kept (0: all)"},
+          {"tensorboard", &tensorboard,
+           "Also write metrics.csv's scalars as TensorBoard events in RUN/tensorboard"}};
 }
 
 void LoopSettings::validate() const {
@@ -257,6 +260,9 @@ void LoopSettings::validate() const {
   if (log_every < 0) bad("log_every", "must be >= 0");
   if (checkpoint_every < -1) bad("checkpoint_every", "must be >= -1");
   if (keep_checkpoints < 0 || keep_checkpoints > 1000000) bad("keep_checkpoints", "must be >= 0");
+  if (tensorboard && !tensorboard_available())
+    bad("tensorboard", "needs a minidl built with protobuf (Debian's libprotobuf-dev and "
+                       "protobuf-compiler; tools/setup.sh installs them)");
 }
 
 std::vector<Field> DistSettings::fields() {

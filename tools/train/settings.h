@@ -112,6 +112,7 @@ struct LoopSettings {
   int64_t log_every = 50;
   int64_t checkpoint_every = 0;  // 0: each epoch; -1: at the end only
   int64_t keep_checkpoints = 3;  // 0 keeps all
+  bool tensorboard = false;      // also RUN/tensorboard/events.out.tfevents.* (optim/event_file.h)
   std::vector<Field> fields();
   void validate() const;
 };

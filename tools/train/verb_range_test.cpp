@@ -14,6 +14,7 @@
 
 #include "core/parallel.h"
 #include "core/safetensors.h"
+#include "optim/event_file.h"
 #include "optim/range_test.h"
 #include "optim/schedule_config.h"
 #include "tools/train/experiment.h"
@@ -42,7 +43,26 @@ std::vector<std::string> range_keys() {
         keys_of(RunSettings())})
     keys.insert(keys.end(), part.begin(), part.end());
   keys.push_back("momentum");
+  keys.push_back("tensorboard");
   return keys;
+}
+
+// The sweep as TensorBoard scalars at each iteration (TensorBoard's x axis is the step, so the LR
+// is a curve of its own): range_test/<value>, or range_test/seed_<S>/<value> for each repeat.
+void write_range_test_events(const std::string& dir, const RangeTestReport& report) {
+  EventFileWriter events(dir);
+  for (size_t k = 0; k < report.repeats.size(); ++k) {
+    std::string p = report.repeats.size() == 1
+                        ? "range_test/"
+                        : "range_test/seed_" + std::to_string(report.seeds[k]) + "/";
+    for (const RangeTestPoint& pt : report.repeats[k].points)
+      events.add_scalars(pt.iteration, {{p + "lr", pt.lr},
+                                        {p + "loss", pt.loss},
+                                        {p + "smoothed_loss", pt.smoothed},
+                                        {p + "test_loss", pt.test_loss},
+                                        {p + "test_acc", pt.test_acc},
+                                        {p + "smoothed_test_loss", pt.smoothed_test_loss}});
+  }
 }
 
 std::string fmt_lr(double lr) {
@@ -126,6 +146,7 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
   RangeTestReport report = combine_range_tests(std::move(repeats), std::move(seeds), o);
   const std::string out = s.run.out;
   write_range_test(out, o, report);
+  if (s.loop.tensorboard) write_range_test_events(out + "/tensorboard", report);
   const LrSuggestion& sg = report.suggestion;
   if (std::isnan(sg.max_lr)) {
     std::printf("%s (see %s/range_test.csv)\n", sg.rule.c_str(), out.c_str());

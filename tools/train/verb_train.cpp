@@ -187,7 +187,8 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   if (ranks.root()) {  // one record stream: every rank's records are the same global figures
     progress = std::make_unique<ProgressObserver>(stdout, log.file, log_every);
     metrics = std::make_unique<MetricsObserver>(
-        out + "/metrics.csv", resume.empty() ? -1 : solver.state().iteration, log_every);
+        out + "/metrics.csv", resume.empty() ? -1 : solver.state().iteration, log_every,
+        s.loop.tensorboard ? out + "/tensorboard" : "");
     solver.add_observer(*progress);
     solver.add_observer(*metrics);
   }
