@@ -25,15 +25,20 @@ int run(const std::string& cmd) {
   return std::system((cmd + " > /dev/null 2>&1").c_str());
 }
 
+// minidl_train VERB on LeNet and 256 synthetic images, in batches of 32, with --tensorboard.
+int run_lenet(const std::string& verb, const std::string& flags, const std::string& out) {
+  return run(std::string(MINIDL_TRAIN_BIN) + " " + verb +
+             " --model lenet --dataset synthetic --synthetic-images 256 --batch-size 32"
+             " --threads 2 --tensorboard " + flags + " --out " + out);
+}
+
+const char* kTrainFlags = "--iterations 24 --log-every 4 --eval-every 8 --lr 0.001";
+
 TEST(TensorBoardReference, TrainingEventsEqualMetricsCsv) {
   SKIP_WITHOUT_TENSORBOARD();
   TempDir tmp("tensorboard_train");
   std::string out = tmp.file("run");
-  ASSERT_EQ(run(std::string(MINIDL_TRAIN_BIN) +
-                " train --model lenet --dataset synthetic --synthetic-images 256"
-                " --batch-size 32 --iterations 24 --log-every 4 --eval-every 8 --lr 0.001 --threads 2"
-                " --tensorboard --out " + out),
-            0);
+  ASSERT_EQ(run_lenet("train", kTrainFlags, out), 0);
   EXPECT_TRUE(reference::run_script("tensorboard_reference.py", "train " + out));
 }
 
@@ -44,10 +49,8 @@ TEST(TensorBoardReference, ResumedRunsEventsEqualMetricsCsv) {
   SKIP_WITHOUT_TENSORBOARD();
   TempDir tmp("tensorboard_resume");
   std::string out = tmp.file("run");
-  ASSERT_EQ(run(std::string(MINIDL_TRAIN_BIN) +
-                " train --model lenet --dataset synthetic --synthetic-images 256"
-                " --batch-size 32 --iterations 24 --log-every 4 --eval-every 8 --lr 0.001"
-                " --checkpoint-every 8 --keep-checkpoints 0 --threads 2 --tensorboard --out " + out),
+  ASSERT_EQ(run_lenet("train", std::string(kTrainFlags) + " --checkpoint-every 8 --keep-checkpoints 0",
+                      out),
             0);
   std::filesystem::remove_all(out + "/checkpoints/iter_000000024");  // resume from 16
   ASSERT_EQ(run(std::string(MINIDL_TRAIN_BIN) + " train --resume " + out), 0);
@@ -62,10 +65,10 @@ TEST(TensorBoardReference, RangeTestEventsEqualItsCsv) {
   SKIP_WITHOUT_TENSORBOARD();
   TempDir tmp("tensorboard_range");
   std::string out = tmp.file("rt");
-  ASSERT_EQ(run(std::string(MINIDL_TRAIN_BIN) +
-                " range-test --model lenet --dataset synthetic --synthetic-images 256"
-                " --batch-size 32 --iterations 20 --eval-every 5 --eval-batches 2 --max-lr 0.5"
-                " --repeats 2 --threads 2 --no-plot --tensorboard --out " + out),
+  ASSERT_EQ(run_lenet("range-test",
+                      "--iterations 20 --eval-every 5 --eval-batches 2 --max-lr 0.5 --repeats 2 "
+                      "--no-plot",
+                      out),
             0);
   EXPECT_TRUE(reference::run_script("tensorboard_reference.py", "range-test " + out));
 }
