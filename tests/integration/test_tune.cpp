@@ -1,13 +1,17 @@
 // `minidl_train tune` end to end on Fashion-MNIST (LeNet, 60 iterations: seconds): every stage
 // runs, tune.json and report.md hold exactly the figures the stages' own files hold, a tune stopped
-// after some stages continues with the rest and ends where an uninterrupted one ends, and a
-// changed setting is refused.
+// after some stages continues with the rest and ends where an uninterrupted one ends, so does one
+// stopped by Ctrl-C in the middle of a stage's run, and a changed setting is refused.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "core/safetensors.h"
 #include "optim/checkpoint.h"
@@ -125,6 +129,35 @@ TEST(Tune, EveryStageRunsAndTheReportHoldsTheRunsFigures) {
   r = run(kTune + "--weight-decay 1e-2 --out " + (dir / "u"));
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("holds a tune of other settings"), std::string::npos) << r.output;
+}
+
+// Ctrl-C (SIGINT to tune, which passes it on) while the final run trains: tune exits 130 and says
+// which stage; the same command resumes that run from the checkpoint its interruption wrote, skips
+// the decided stages and ends with the uninterrupted tune's figures, bit for bit.
+TEST(Tune, SigintInTheMiddleOfTheFinalRunResumesToTheSameEnd) {
+  SKIP_WITHOUT_FASHION();
+  TempDir dir;
+  const std::string cmd = kTune + "--stages range,wd,final --out ";
+  cli_test::Result whole = run(cmd + (dir / "a"));
+  ASSERT_EQ(whole.code, 0) << whole.output;
+
+  pid_t pid = cli_test::start(cmd + (dir / "b"), dir / "b.log");
+  // metrics.csv appears as the final run's loop starts (its SIGINT handler installed with it).
+  ASSERT_TRUE(cli_test::wait_for_path(dir / "b/4-final/metrics.csv", 300));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(pid, SIGINT);
+  ASSERT_EQ(cli_test::wait_for(pid), 130) << read_text(dir / "b.log");
+  EXPECT_NE(read_text(dir / "b.log").find("tune interrupted in stage final"), std::string::npos)
+      << read_text(dir / "b.log");
+  EXPECT_FALSE(read_json(dir / "b/tune.json").contains("final"));
+
+  cli_test::Result r = run(cmd + (dir / "b"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("stage wd: decided earlier"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+  EXPECT_EQ(read_json(dir / "b/tune.json")["final"]["test_acc"],
+            read_json(dir / "a/tune.json")["final"]["test_acc"]);
+  EXPECT_EQ(last_cell(dir / "b/4-final", "test_loss"), last_cell(dir / "a/4-final", "test_loss"));
 }
 
 // A final run that diverges runs again at half the LR bounds, as often as --final-retries says;
