@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "optim/range_test.h"
 #include "tools/train/settings_flags.h"
 
 namespace minidl::cli {
@@ -21,7 +22,8 @@ struct TuneArgs {
   int64_t range_iterations = 300, range_eval_every = 10, range_eval_batches = 16;
   int64_t range_repeats = 1;
   double range_max_lr = 3;
-  double range_edge_fraction = 0.6;  // max LR as a fraction of the range test's edge
+  // max LR as a fraction of the range test's edge (the library's default, optim/range_test.h)
+  double range_edge_fraction = RangeTestOptions{}.edge_fraction;
   double max_lr = 0;                 // > 0: given, no range stage needed (min LR = max / 10)
   int64_t final_retries = 2;         // a final run that diverges runs again at half the LR bounds
 };

@@ -30,7 +30,8 @@ struct RangeArgs {
   double min_lr = -1, max_lr = -1;  // -1: the mode's default
   int64_t iterations = 500, eval_every = 20, eval_batches = 20;
   int64_t bn_batches = 10, smooth = 5, repeats = 1;
-  double margin = 0.1, edge_fraction = 0.6;
+  // The rule's defaults are the library's (optim/range_test.h), written there once.
+  double margin = RangeTestOptions{}.margin, edge_fraction = RangeTestOptions{}.edge_fraction;
   bool save_weights = false, no_plot = false;
 };
 
