@@ -43,11 +43,6 @@ uint32_t masked_crc32c(const void* data, size_t size) {
   return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }
 
-static double unix_seconds() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
-
 static void put_le(std::string& out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
@@ -63,6 +58,11 @@ void EventFileWriter::write_record(const std::string& bytes) {
 }
 
 #if MINIDL_WITH_TENSORBOARD
+
+static double unix_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
 
 EventFileWriter::EventFileWriter(const std::string& dir, int64_t purge_after) {
   std::error_code ec;
