@@ -1,9 +1,8 @@
 // Plugins: shared libraries that add kernels, layers, models or schedules to a minidl program that
 // was not built with them (docs/plugins.md, examples/custom_op). A plugin is built against an
-// installed minidl (find_package(minidl)) and defines its registration with one macro:
+// installed minidl (find_package(minidl)) and defines its registration with one macro, in a file
+// that also includes the registries it fills (the model registry, models/registry.h, here):
 //
-//   #include "core/plugin.h"
-//   #include "models/registry.h"
 //   MINIDL_PLUGIN("silu") {   // the body runs once, when the plugin is loaded
 //     minidl::register_model({"silu_cnn", "a small CNN with SiLU", {}, make_silu_cnn});
 //   }

@@ -13,6 +13,7 @@
 #include "core/cpu_isa.h"
 #include "core/error.h"
 #include "core/plugin.h"
+#include "core/text.h"
 #include "dist/communicator.h"
 #include "tools/train/cli.h"
 #include "tools/train/distributed.h"
@@ -53,14 +54,9 @@ static std::string strip_location(const std::string& message) {
 // MINIDL_PLUGINS, so the runs that a sweep, a tune or `train --nproc` starts load them too.
 static bool load_plugins(int& argc, char** argv) {
   std::vector<std::string> paths;
-  if (const char* env = std::getenv("MINIDL_PLUGINS")) {
-    std::string list = env;
-    for (size_t b = 0, e; b <= list.size(); b = e + 1) {
-      e = list.find(':', b);
-      if (e == std::string::npos) e = list.size();
-      if (e > b) paths.push_back(list.substr(b, e - b));
-    }
-  }
+  if (const char* env = std::getenv("MINIDL_PLUGINS"))
+    for (const std::string& p : split(env, ':'))
+      if (!p.empty()) paths.push_back(p);
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
