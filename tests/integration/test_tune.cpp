@@ -92,7 +92,8 @@ TEST(Tune, EveryStageRunsAndTheReportHoldsTheRunsFigures) {
   char wd_text[32];
   std::snprintf(wd_text, sizeof wd_text, "%.4g", chosen);
   EXPECT_EQ(best, dir / ("t/2-wd/wd-" + std::string(wd_text)));
-  // Momentum: each candidate's figures are its run's, the lower test loss won, the final run used it.
+  // Momentum: each candidate's figures are its run's, the lower test loss won, the final run used
+  // it.
   const nlohmann::json& m = state["momentum"];
   ASSERT_EQ(m["candidates"].size(), 2u);
   const nlohmann::json* winner = nullptr;
@@ -196,6 +197,86 @@ TEST(Tune, InitFromStartsARunFromAnotherRunsWeights) {
   r = run(common + "--iterations 1 --init-from " + (dir / "nowhere") + " --out " + (dir / "c"));
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("init_from"), std::string::npos) << r.output;
+}
+
+// A time budget and the batch stage: the speed probes' img/s are their metrics' last row, the
+// budget's iterations and each candidate's come from those speeds by the stated arithmetic (equal
+// training time), the lowest test loss wins and the final run trains at its size for the budget's
+// time; the same command decides nothing again, and other budgets or bad values are refused.
+TEST(Tune, BatchSizesCompareAtEqualTrainingTimeWithinAMinutesBudget) {
+  SKIP_WITHOUT_FASHION();
+  TempDir dir;
+  const std::string common =
+      "tune --model lenet --init default --batch-size 64 --eval-batches 10 --range-iterations 60 "
+      "--range-max-lr 0.15 --range-eval-batches 4 --threads 2 --stages range,batch,final "
+      "--batch-grid 32,64,128 --out " +
+      (dir / "t");
+  const std::string cmd = common + " --final-minutes 0.03";
+  cli_test::Result r = run(cmd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nlohmann::json state = read_json(dir / "t/tune.json");
+  auto speed = [&](int b) {  // the probe's figure, and the run it came from
+    const nlohmann::json& s = state["speed"][std::to_string(b)];
+    EXPECT_DOUBLE_EQ(s["img_per_s"].get<double>(),
+                     std::stod(last_cell(s["dir"].get<std::string>(), "img_per_s")));
+    return s["img_per_s"].get<double>();
+  };
+  const double ips0 = speed(64);
+  const nlohmann::json& budget = state["budget"];
+  EXPECT_EQ(budget["iterations"].get<int64_t>(), std::llround(0.03 * 60 * ips0 / 64));
+  const double budget_s = budget["iterations"].get<int64_t>() * 64.0 / ips0;
+  const nlohmann::json& batch = state["batch"];
+  EXPECT_DOUBLE_EQ(batch["seconds"].get<double>(), 0.25 * budget_s);
+  ASSERT_EQ(batch["candidates"].size(), 3u);
+  const double max_lr = state["range"]["max_lr"];
+  const nlohmann::json* winner = nullptr;
+  for (const nlohmann::json& c : batch["candidates"]) {
+    const int b = c["batch_size"];
+    const std::string cdir = c["dir"];
+    EXPECT_EQ(c["iterations"].get<int64_t>(),
+              std::max<int64_t>(1, std::llround(0.25 * budget_s * speed(b) / b)))
+        << cdir;
+    EXPECT_EQ(c["test_loss"].get<std::string>(), last_cell(cdir, "test_loss")) << cdir;
+    const nlohmann::json cfg = read_json(cdir + "/config.json");
+    EXPECT_EQ(cfg["batch_size"].get<int>(), b);
+    EXPECT_EQ(cfg["iterations"], c["iterations"]);
+    EXPECT_DOUBLE_EQ(c["max_lr"].get<double>(), max_lr * b / 64.0);  // linear scaling
+    char text[32];
+    std::snprintf(text, sizeof text, "max=%.4g,", max_lr * b / 64.0);
+    EXPECT_NE(cfg["lr"].dump().find(text), std::string::npos) << cfg["lr"];
+    if (!winner || std::stod(c["test_loss"].get<std::string>()) <
+                       std::stod((*winner)["test_loss"].get<std::string>()))
+      winner = &c;
+  }
+  const int bw = (*winner)["batch_size"];
+  EXPECT_EQ(batch["batch_size"].get<int>(), bw);
+  const nlohmann::json cfg = read_json(dir / "t/4-final/config.json");
+  EXPECT_EQ(cfg["batch_size"].get<int>(), bw);
+  EXPECT_EQ(cfg["iterations"].get<int64_t>(), std::llround(budget_s * speed(bw) / bw));
+  EXPECT_EQ(cfg["iterations"], batch["iterations"]);
+  const std::string report = read_text(dir / "t/report.md");
+  for (const nlohmann::json& c : batch["candidates"])
+    EXPECT_NE(report.find(c["test_loss"].get<std::string>()), std::string::npos) << report;
+  EXPECT_NE(report.find("--batch-size " + std::to_string(bw)), std::string::npos) << report;
+  EXPECT_NE(report.find("| `3b-batch` |"), std::string::npos) << report;
+
+  r = run(cmd);  // done: every stage decided earlier, the same end, no probe run again
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("stage batch: decided earlier"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("0-speed"), std::string::npos) << r.output;
+  EXPECT_EQ(read_json(dir / "t/tune.json")["final"], state["final"]);
+
+  r = run(common + " --final-minutes 0.04");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("another budget"), std::string::npos) << r.output;
+  r = run(kTune + "--final-minutes 1 --out " + (dir / "u"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("two budgets"), std::string::npos) << r.output;
+  r = run(kTune + "--batch-grid 64,0 --out " + (dir / "u"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("'0' is not a batch size"), std::string::npos) << r.output;
+  r = run(kTune + "--batch-lr-scaling cubic --out " + (dir / "u"));
+  EXPECT_EQ(r.code, 2) << r.output;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -88,6 +89,8 @@ struct RunResult {
   std::string final_acc, best_acc, final_loss, best_loss;
   int64_t iterations = -1;          // the last row's; -1: no metrics
   std::vector<double> test_losses;  // every evaluation's, in order
+  double img_per_s = NAN;  // the last row's training speed (its window since the row before)
+  double elapsed_s = NAN;  // the last row's training seconds (evaluations excluded)
 };
 RunResult read_run_result(const std::string& run_dir);
 

@@ -21,14 +21,17 @@ RunResult read_run_result(const std::string& dir) {
     return it == header.end() ? header.size() : static_cast<size_t>(it - header.begin());
   };
   const size_t iteration = column("iteration"), acc = column("test_acc"),
-               loss = column("test_loss");
+               loss = column("test_loss"), speed = column("img_per_s"),
+               elapsed = column("elapsed_s");
   double best_acc = -1, best_loss = INFINITY;
   while (std::getline(in, line)) {
     std::vector<std::string> cells = split(line, ',');
     if (cells.size() != header.size()) continue;
     int64_t it = 0;
     if (iteration < cells.size() && parse_int(cells[iteration], it)) out.iterations = it;
-    double a = 0, l = 0;
+    double a = 0, l = 0, v = 0;
+    if (speed < cells.size() && parse_number(cells[speed], v)) out.img_per_s = v;
+    if (elapsed < cells.size() && parse_number(cells[elapsed], v)) out.elapsed_s = v;
     if (acc >= cells.size() || !parse_number(cells[acc], a)) continue;  // not an evaluation
     out.final_acc = cells[acc];
     if (a > best_acc) best_acc = a, out.best_acc = cells[acc];

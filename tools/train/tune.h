@@ -24,8 +24,17 @@ struct TuneArgs {
   double range_max_lr = 3;
   // max LR as a fraction of the range test's edge (the library's default, optim/range_test.h)
   double range_edge_fraction = RangeTestOptions{}.edge_fraction;
-  double max_lr = 0;                 // > 0: given, no range stage needed (min LR = max / 10)
-  int64_t final_retries = 2;         // a final run that diverges runs again at half the LR bounds
+  double max_lr = 0;          // > 0: given, no range stage needed (min LR = max / 10)
+  int64_t final_retries = 2;  // a final run that diverges runs again at half the LR bounds
+  // The budget as time: the final run's training minutes (evaluations excluded), turned into
+  // iterations at the speed measured first (0: the settings' epochs or iterations).
+  double final_minutes = 0;
+  // batch stage: the candidates ("": half, the same and double the settings' batch size), each
+  // trained for this share of the final run's training time, the LR bounds scaled by the rule.
+  std::string batch_grid;
+  double batch_share = 0.25;
+  std::string batch_lr_scaling = "linear";  // linear, sqrt or none, in batch / the settings' batch
+  int64_t speed_iterations = 20;            // a speed probe's iterations (the second half timed)
 };
 
 // What a stage needs from the settings and the data: the budget in iterations.
@@ -34,6 +43,7 @@ struct TunePlan {
   std::string out, bin, settings_file;
   int64_t iterations = 0;  // of the final run
   std::vector<double> wd_grid;
+  std::vector<int64_t> batch_grid;
   std::vector<std::string> stages;
   TuneArgs args;
 };
@@ -42,11 +52,19 @@ struct TunePlan {
 nlohmann::json read_tune_state(const std::string& out);
 void write_tune_state(const std::string& out, const nlohmann::json& state);
 
+// Training speed at a batch size (img/s, evaluations excluded): a short run at LR 0 in
+// OUT/0-speed/batch-B whose second half is timed, measured once and kept in tune.json. Returns
+// that run's exit code (0: `img_per_s` set).
+int tune_speed(const TunePlan& p, nlohmann::json& state, int64_t batch, double& img_per_s);
+
 // The stages (tune_stages.cpp), in the order tune runs them. Each returns the exit code of the
 // run that ended it (0: decided and recorded in `state`; 130: interrupted, resumable).
+// The time budget (--final-minutes) as iterations at the settings' batch size, in state["budget"].
+int tune_stage_budget(const TunePlan& p, nlohmann::json& state);
 int tune_stage_range(const TunePlan& p, nlohmann::json& state);
 int tune_stage_wd(const TunePlan& p, nlohmann::json& state);
 int tune_stage_momentum(const TunePlan& p, nlohmann::json& state);
+int tune_stage_batch(const TunePlan& p, nlohmann::json& state);
 int tune_stage_final(const TunePlan& p, nlohmann::json& state);
 
 // The final run's schedule flags from the decisions in `state` (verb_tune.cpp): the report

@@ -5,6 +5,8 @@
 //   minidl_train tune --model lenet --epochs 12 --wd-grid 1e-3,3e-4,1e-4,3e-5,0 --out runs/lenet
 //
 // Stages, each one or more minidl_train processes of this binary, in folders of OUT:
+//  0. budget (with --final-minutes) the training speed at the settings' batch size, from a short
+//            probe at LR 0 (OUT/0-speed), turns the minutes into the final run's iterations.
 //  1. range  `range-test` (Smith's linear sweep with PreciseBN and smoothing, optim/range_test.h)
 //            -> max LR, and min LR = max / 10.
 //  2. wd     the snapshot trick (PAPER.md "Weight decay"): `train` at the grid's middle value for
@@ -16,6 +18,11 @@
 //  3. momentum (optional, `--stages range,wd,momentum,final`) two short 1cycles between the
 //            bounds with the chosen weight decay, cyclical momentum 0.95 -> 0.85 against
 //            constant 0.9 (PAPER.md "Momentum"). Rule: the lower final test loss wins.
+//  3b. batch (optional, `--stages range,wd,batch,final`) the batch size at equal wall-clock
+//            (PAPER.md "Batch size"): each candidate's speed probed, then a short 1cycle of the
+//            same training time each, its LR bounds scaled to its size (linear by default).
+//            Rule: the lowest final test loss wins; the final run trains at that size for the
+//            time the budget gives the settings' size.
 //  4. final  `train` with Smith's 1cycle between the bounds (SS 45%), the chosen momentum
 //            (cyclical 0.95 -> 0.85 without stage 3) and weight decay, for the whole budget
 //            (epochs or iterations). A run that diverges runs again at half the bounds (up to
@@ -55,6 +62,24 @@ std::vector<double> parse_grid(const std::string& text) {
   return out;
 }
 
+// --batch-grid: batch sizes; empty: half, the same and double the settings' `batch`.
+std::vector<int64_t> parse_batch_grid(const std::string& text, int64_t batch) {
+  if (trim(text).empty()) {
+    std::vector<int64_t> out;
+    if (batch / 2 >= 1) out.push_back(batch / 2);
+    out.insert(out.end(), {batch, 2 * batch});
+    return out;
+  }
+  std::vector<int64_t> out;
+  for (const std::string& cell : split(text, ',')) {
+    int64_t v = 0;
+    if (!parse_int(trim(cell), v) || v < 1)
+      throw UsageError("--batch-grid: '" + cell + "' is not a batch size (an integer >= 1)");
+    out.push_back(v);
+  }
+  return out;
+}
+
 int run_tune(const SettingsFlags& flags, const TuneArgs& a) {
   TunePlan p;
   p.args = a;
@@ -65,11 +90,20 @@ int run_tune(const SettingsFlags& flags, const TuneArgs& a) {
   p.out = p.base.run.out;
   p.bin = fs::read_symlink("/proc/self/exe").string();
   p.wd_grid = parse_grid(a.wd_grid);
-  const std::vector<std::string> known = {"range", "wd", "momentum", "final"};
+  p.batch_grid = parse_batch_grid(a.batch_grid, p.base.data.batch_size);
+  const std::vector<std::string> known = {"range", "wd", "momentum", "batch", "final"};
   for (const std::string& st : split(a.stages, ',')) {
     if (std::find(known.begin(), known.end(), st) == known.end())
-      throw UsageError("--stages: unknown stage '" + st + "'; known: range, wd, momentum, final");
+      throw UsageError("--stages: unknown stage '" + st +
+                       "'; known: range, wd, momentum, batch, final");
     p.stages.push_back(st);
+  }
+  if (a.final_minutes > 0) {  // the time budget: measured first, before every other stage
+    const std::vector<std::string> given = given_keys(flags);
+    for (const char* key : {"epochs", "iterations"})
+      if (std::find(given.begin(), given.end(), key) != given.end())
+        throw UsageError("--final-minutes and " + flag_name(key) + " are two budgets; give one");
+    p.stages.insert(p.stages.begin(), "budget");
   }
   auto has = [&](const char* st) {
     return std::find(p.stages.begin(), p.stages.end(), st) != p.stages.end();
@@ -91,6 +125,10 @@ int run_tune(const SettingsFlags& flags, const TuneArgs& a) {
   };
   if (state.contains("settings") && identity(state["settings"]) != identity(settings))
     throw UsageError(p.out + " holds a tune of other settings; use another --out");
+  if (state.contains("budget") && state["budget"]["minutes"].get<double>() != a.final_minutes)
+    throw UsageError(p.out + " holds a tune of another budget (--final-minutes " +
+                     tune_number(state["budget"]["minutes"].get<double>()) +
+                     "); use another --out");
   state["settings"] = settings;
   if (!state.contains("done")) state["done"] = nlohmann::json::object();
   p.settings_file = p.out + "/settings.json";
@@ -110,9 +148,11 @@ int run_tune(const SettingsFlags& flags, const TuneArgs& a) {
     int (*run)(const TunePlan&, nlohmann::json&);
   };
   for (const Stage& st :
-       {Stage{"range", "range", tune_stage_range}, Stage{"wd", "wd", tune_stage_wd},
-        Stage{"momentum", "momentum", tune_stage_momentum},
-        Stage{"final", "final", tune_stage_final}}) {
+       {Stage{"budget", "budget", tune_stage_budget}, Stage{"range", "range", tune_stage_range},
+        Stage{"wd", "wd", tune_stage_wd}, Stage{"momentum", "momentum", tune_stage_momentum},
+        Stage{"batch", "batch", tune_stage_batch}, Stage{"final", "final", tune_stage_final}}) {
+    // The time budget, once measured, sets the final run's iterations that shares are taken of.
+    if (state.contains("budget")) p.iterations = state["budget"]["iterations"].get<int64_t>();
     if (!has(st.name)) continue;
     if (state.contains(st.key)) {
       std::printf("== tune, stage %s: decided earlier (%s/tune.json)\n", st.name, p.out.c_str());
@@ -142,8 +182,9 @@ int run_tune(const SettingsFlags& flags, const TuneArgs& a) {
 }  // namespace
 
 void add_tune_verb(CLI::App& app, int& exit_code) {
-  CLI::App* verb = app.add_subcommand(
-      "tune", "The paper's recipe: range test -> weight decay (snapshot trick) -> final 1cycle");
+  CLI::App* verb = app.add_subcommand("tune",
+                                      "The paper's recipe: range test -> weight decay (snapshot "
+                                      "trick) -> momentum, batch -> 1cycle");
   std::vector<std::string> keys;
   for (const Field& f : Settings().fields()) keys.push_back(f.key);
   Settings defaults;
@@ -191,6 +232,24 @@ void add_tune_verb(CLI::App& app, int& exit_code) {
   verb->add_option("--final-retries", a->final_retries,
                    "final stage: runs again at half the LR bounds after a divergence, this often")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  verb->add_option("--final-minutes", a->final_minutes,
+                   "Budget as time: the final run's training minutes (evaluations excluded), "
+                   "instead of --epochs or --iterations; the speed is measured first")
+      ->check(CLI::PositiveNumber);
+  verb->add_option("--batch-grid", a->batch_grid,
+                   "batch stage: batch sizes to compare (default: half, the same, double)");
+  verb->add_option("--batch-share", a->batch_share,
+                   "batch stage: each candidate's training time as a share of the final run's")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  verb->add_option("--batch-lr-scaling", a->batch_lr_scaling,
+                   "batch stage: LR bounds scaled by batch / the settings' batch, or its sqrt")
+      ->check(CLI::IsMember({"linear", "sqrt", "none"}))
+      ->capture_default_str();
+  verb->add_option("--speed-iterations", a->speed_iterations,
+                   "Iterations of a speed probe (its second half timed)")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 30))
       ->capture_default_str();
   verb->add_option("--max-lr", a->max_lr, "Give max LR (min = max / 10) instead of a range test")
       ->check(CLI::PositiveNumber);
