@@ -20,7 +20,9 @@ struct TuneArgs {
   double snapshot_share = 0.2, branch_share = 0.1;  // of the final run's iterations
   double momentum_share = 0.25;                     // each momentum candidate's share
   int64_t range_iterations = 300, range_eval_every = 10, range_eval_batches = 16;
-  int64_t range_repeats = 1;
+  // seeds whose curves the range stage combines: one sweep's edge varies by -22% / +41% from
+  // seed to seed on one CPU, three held -20% / +1% (docs/results.md)
+  int64_t range_repeats = 3;
   double range_max_lr = 3;
   // max LR as a fraction of the range test's edge (the library's default, optim/range_test.h)
   double range_edge_fraction = RangeTestOptions{}.edge_fraction;
@@ -34,7 +36,9 @@ struct TuneArgs {
   std::string batch_grid;
   double batch_share = 0.25;
   std::string batch_lr_scaling = "linear";  // linear, sqrt or none, in batch / the settings' batch
-  int64_t speed_iterations = 20;            // a speed probe's iterations (the second half timed)
+  // A speed probe's iterations, the second half timed (20 misjudged resnet20's speed at batch 64
+  // by 17%: docs/results.md).
+  int64_t speed_iterations = 50;
 };
 
 // What a stage needs from the settings and the data: the budget in iterations.
@@ -51,6 +55,19 @@ struct TunePlan {
 // OUT/tune.json: the decisions so far and the runs done (an empty object when there is none).
 nlohmann::json read_tune_state(const std::string& out);
 void write_tune_state(const std::string& out, const nlohmann::json& state);
+
+// What the stages share (tune_stages.cpp). A `train` run in DIR with these flags over the tune's
+// settings: resumed when it has a checkpoint, started afresh otherwise, skipped when tune.json
+// records it done; returns its exit code.
+int tune_train_run(const TunePlan& p, nlohmann::json& state, const std::string& dir,
+                   const std::vector<std::string>& flags);
+// A train run's end for a table of candidates: its final test figures, or "diverged".
+nlohmann::json tune_run_outcome(int code, const std::string& dir);
+// The chosen weight decay (the wd stage's, or the settings') and momentum schedule (the momentum
+// stage's, or cyclical 0.95 -> 0.85), and Smith's 1cycle between two LRs as an `--lr` value.
+double tune_chosen_wd(const TunePlan& p, const nlohmann::json& state);
+std::string tune_chosen_momentum(const nlohmann::json& state);
+std::string tune_onecycle(double lo, double hi);
 
 // Training speed at a batch size (img/s, evaluations excluded): a short run at LR 0 in
 // OUT/0-speed/batch-B whose second half is timed, measured once and kept in tune.json. Returns

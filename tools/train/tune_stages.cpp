@@ -58,10 +58,26 @@ int run_child(const TunePlan& p, nlohmann::json& state, const std::string& dir,
   return exit_code_of(status);
 }
 
+const char* const kCyclicMomentum = "cyclic-momentum-smith:max=0.95,min=0.85,ss=45%";
+
+// The final run's LR bounds: the range stage's, scaled to the batch stage's batch size, halved
+// once per diverged attempt.
+std::pair<double, double> final_bounds(const nlohmann::json& state) {
+  double scale = state.contains("batch") ? state["batch"]["lr_scale"].get<double>() : 1.0;
+  if (state.contains("final_diverged"))
+    scale *= std::ldexp(1.0, -int(state["final_diverged"].size()));
+  return {scale * state["range"]["min_lr"].get<double>(),
+          scale * state["range"]["max_lr"].get<double>()};
+}
+
+}  // namespace
+
+// ---- what the stages share (tune.h) ----
+
 // A `train` run in DIR with these flags over the tune's settings: resumed when it has a
 // checkpoint, started afresh (--force) otherwise; skipped when tune.json records it done.
-int train_run(const TunePlan& p, nlohmann::json& state, const std::string& dir,
-              const std::vector<std::string>& flags) {
+int tune_train_run(const TunePlan& p, nlohmann::json& state, const std::string& dir,
+                   const std::vector<std::string>& flags) {
   if (state["done"].contains(dir)) return state["done"][dir].get<int>();
   std::vector<std::string> args = {"train"};
   if (!latest_checkpoint(dir).empty()) {
@@ -77,48 +93,27 @@ int train_run(const TunePlan& p, nlohmann::json& state, const std::string& dir,
 }
 
 // A train run's end for a table of candidates: its final test figures, or "diverged".
-nlohmann::json run_outcome(int code, const std::string& dir) {
+nlohmann::json tune_run_outcome(int code, const std::string& dir) {
   if (code == kDiverged) return {{"test_loss", "diverged"}, {"test_acc", ""}, {"dir", dir}};
   RunResult r = read_run_result(dir);
   return {{"test_loss", r.final_loss}, {"test_acc", r.final_acc}, {"dir", dir}};
 }
 
 // The chosen weight decay: the wd stage's, or the settings' without it.
-double chosen_wd(const TunePlan& p, const nlohmann::json& state) {
+double tune_chosen_wd(const TunePlan& p, const nlohmann::json& state) {
   return state.contains("wd") ? state["wd"]["weight_decay"].get<double>()
                               : p.base.optim.weight_decay;
 }
 
-std::string onecycle(double lo, double hi) {
+std::string tune_onecycle(double lo, double hi) {
   return "onecycle-smith:base=" + num(lo) + ",max=" + num(hi) + ",ss=45%";
 }
 
-const char* const kCyclicMomentum = "cyclic-momentum-smith:max=0.95,min=0.85,ss=45%";
-
 // The chosen momentum schedule: the momentum stage's, or cyclical 0.95 -> 0.85 without it.
-std::string chosen_momentum(const nlohmann::json& state) {
+std::string tune_chosen_momentum(const nlohmann::json& state) {
   return state.contains("momentum") ? state["momentum"]["momentum"].get<std::string>()
                                     : kCyclicMomentum;
 }
-
-// The LR scale for a batch size `ratio` times the settings' (--batch-lr-scaling).
-double batch_lr_scale(const std::string& rule, double ratio) {
-  if (rule == "linear") return ratio;
-  if (rule == "sqrt") return std::sqrt(ratio);
-  return 1;
-}
-
-// The final run's LR bounds: the range stage's, scaled to the batch stage's batch size, halved
-// once per diverged attempt.
-std::pair<double, double> final_bounds(const nlohmann::json& state) {
-  double scale = state.contains("batch") ? state["batch"]["lr_scale"].get<double>() : 1.0;
-  if (state.contains("final_diverged"))
-    scale *= std::ldexp(1.0, -int(state["final_diverged"].size()));
-  return {scale * state["range"]["min_lr"].get<double>(),
-          scale * state["range"]["max_lr"].get<double>()};
-}
-
-}  // namespace
 
 // ---- tune.json: the decisions and the runs done, written after each ----
 
@@ -192,7 +187,7 @@ int tune_stage_wd(const TunePlan& p, nlohmann::json& state) {
       std::to_string(snap_iters),
       "--eval-every",
       std::to_string(std::max<int64_t>(1, snap_iters / 4))};
-  if (int code = train_run(p, state, snap, snap_flags)) return code;
+  if (int code = tune_train_run(p, state, snap, snap_flags)) return code;
   nlohmann::json branches = nlohmann::json::array();
   double best_loss = INFINITY, best_wd = middle;
   for (double wd : p.wd_grid) {
@@ -210,9 +205,9 @@ int tune_stage_wd(const TunePlan& p, nlohmann::json& state) {
         std::to_string(branch_iters),
         "--eval-every",
         std::to_string(branch_iters)};
-    const int code = train_run(p, state, bdir, flags);
+    const int code = tune_train_run(p, state, bdir, flags);
     if (code != 0 && code != kDiverged) return code;  // a divergence is a result: it does not train
-    nlohmann::json row = run_outcome(code, bdir);
+    nlohmann::json row = tune_run_outcome(code, bdir);
     row["weight_decay"] = wd;
     branches.push_back(row);
     const double loss = tune_cell_number(row["test_loss"].get<std::string>());
@@ -260,12 +255,13 @@ int tune_stage_momentum(const TunePlan& p, nlohmann::json& state) {
   size_t best = 0;
   for (size_t i = 0; i < std::size(candidates); ++i) {
     const std::string dir = p.out + "/3-momentum/" + (i == 0 ? "cyclical" : "constant");
-    const int code = train_run(p, state, dir,
-                               {"--lr", onecycle(lo, hi), "--momentum", candidates[i].momentum,
-                                "--weight-decay", num(chosen_wd(p, state)), "--iterations",
-                                std::to_string(iters), "--eval-every", std::to_string(iters)});
+    const int code =
+        tune_train_run(p, state, dir,
+                       {"--lr", tune_onecycle(lo, hi), "--momentum", candidates[i].momentum,
+                        "--weight-decay", num(tune_chosen_wd(p, state)), "--iterations",
+                        std::to_string(iters), "--eval-every", std::to_string(iters)});
     if (code != 0 && code != kDiverged) return code;
-    nlohmann::json row = run_outcome(code, dir);
+    nlohmann::json row = tune_run_outcome(code, dir);
     row["name"] = candidates[i].name;
     row["momentum"] = candidates[i].momentum;
     const double loss = tune_cell_number(row["test_loss"].get<std::string>());
@@ -284,107 +280,6 @@ int tune_stage_momentum(const TunePlan& p, nlohmann::json& state) {
   return 0;
 }
 
-int tune_speed(const TunePlan& p, nlohmann::json& state, int64_t batch, double& img_per_s) {
-  const std::string key = std::to_string(batch);
-  if (state.contains("speed") && state["speed"].contains(key)) {
-    img_per_s = state["speed"][key]["img_per_s"];
-    return 0;
-  }
-  const std::string dir = p.out + "/0-speed/batch-" + key;
-  const int64_t iters = std::max<int64_t>(2, p.args.speed_iterations);
-  // LR 0: the weights stay as initialised, so no probe can diverge; one test batch at the end.
-  const int code =
-      train_run(p, state, dir,
-                {"--batch-size", key, "--iterations", std::to_string(iters), "--log-every",
-                 std::to_string(iters / 2), "--eval-every", std::to_string(iters), "--eval-batches",
-                 "1", "--lr", "fixed:value=0", "--momentum", "0.9"});
-  if (code != 0) return code;
-  img_per_s = read_run_result(dir).img_per_s;
-  if (!(img_per_s > 0))
-    throw UsageError("tune: no training speed in " + dir + "/metrics.csv (img_per_s)");
-  state["speed"][key] = {{"img_per_s", img_per_s}, {"dir", dir}, {"iterations", iters}};
-  write_tune_state(p.out, state);
-  return 0;
-}
-
-int tune_stage_budget(const TunePlan& p, nlohmann::json& state) {
-  const int64_t batch = p.base.data.batch_size;
-  double ips = 0;
-  if (int code = tune_speed(p, state, batch, ips)) return code;
-  const int64_t iters =
-      std::max<int64_t>(1, std::llround(p.args.final_minutes * 60 * ips / double(batch)));
-  std::printf("tune: %s minutes of training at %s img/s, batch %lld: %lld iterations\n",
-              num(p.args.final_minutes).c_str(), num(ips).c_str(), static_cast<long long>(batch),
-              static_cast<long long>(iters));
-  state["budget"] = {{"minutes", p.args.final_minutes},
-                     {"img_per_s", ips},
-                     {"batch_size", batch},
-                     {"iterations", iters}};
-  write_tune_state(p.out, state);
-  return 0;
-}
-
-// Stage 3b (optional): the batch size at equal wall-clock (PAPER.md "Batch size"). Each candidate
-// trains a short 1cycle of the final run's kind for the same training time (its iterations from
-// its measured speed), its LR bounds scaled to its batch size; the lowest final test loss wins (a
-// diverged candidate loses). The final run then trains at the winner's size for the time the
-// budget gives the settings' size.
-int tune_stage_batch(const TunePlan& p, nlohmann::json& state) {
-  const int64_t b0 = p.base.data.batch_size;
-  double ips0 = 0;
-  if (int code = tune_speed(p, state, b0, ips0)) return code;
-  const double budget_s = p.iterations * double(b0) / ips0;  // the final run's, at b0
-  const double seconds = p.args.batch_share * budget_s;      // each candidate's
-  const double lo = state["range"]["min_lr"], hi = state["range"]["max_lr"];
-  std::printf("\n== tune, stage batch: %s s of training each, LR scaled %s\n", num(seconds).c_str(),
-              p.args.batch_lr_scaling.c_str());
-  nlohmann::json table = nlohmann::json::array();
-  double best_loss = INFINITY;
-  size_t best = 0;
-  for (int64_t b : p.batch_grid) {
-    double ips = 0;
-    if (int code = tune_speed(p, state, b, ips)) return code;
-    const double scale = batch_lr_scale(p.args.batch_lr_scaling, double(b) / double(b0));
-    const int64_t iters = std::max<int64_t>(1, std::llround(seconds * ips / double(b)));
-    const std::string dir = p.out + "/3b-batch/batch-" + std::to_string(b);
-    const int code =
-        train_run(p, state, dir,
-                  {"--batch-size", std::to_string(b), "--lr", onecycle(scale * lo, scale * hi),
-                   "--momentum", chosen_momentum(state), "--weight-decay", num(chosen_wd(p, state)),
-                   "--iterations", std::to_string(iters), "--eval-every", std::to_string(iters)});
-    if (code != 0 && code != kDiverged) return code;
-    nlohmann::json row = run_outcome(code, dir);
-    row["batch_size"] = b;
-    row["img_per_s"] = ips;
-    row["iterations"] = iters;
-    row["lr_scale"] = scale;
-    row["max_lr"] = scale * hi;
-    row["train_s"] =
-        code == kDiverged ? nlohmann::json() : nlohmann::json(read_run_result(dir).elapsed_s);
-    const double loss = tune_cell_number(row["test_loss"].get<std::string>());
-    if (loss < best_loss) best_loss = loss, best = table.size();  // NaN (diverged) never wins
-    table.push_back(row);
-  }
-  if (!std::isfinite(best_loss))
-    throw UsageError("tune: every batch-size candidate diverged; see " + p.out +
-                     "/3b-batch, or try --batch-lr-scaling sqrt");
-  const nlohmann::json& w = table[best];
-  const int64_t bw = w["batch_size"];
-  // The final run at the winner's size trains for the budget's time at its measured speed.
-  const int64_t final_iters =
-      std::max<int64_t>(1, std::llround(budget_s * w["img_per_s"].get<double>() / double(bw)));
-  state["batch"] = {{"batch_size", bw},
-                    {"lr_scale", w["lr_scale"]},
-                    {"iterations", final_iters},
-                    {"seconds", seconds},
-                    {"budget_s", budget_s},
-                    {"scaling", p.args.batch_lr_scaling},
-                    {"rule", "the lowest final test loss (" + num(best_loss) + ")"},
-                    {"candidates", table}};
-  write_tune_state(p.out, state);
-  return 0;
-}
-
 int tune_stage_final(const TunePlan& p, nlohmann::json& state) {
   if (!state.contains("final_diverged")) state["final_diverged"] = nlohmann::json::array();
   for (;;) {
@@ -392,7 +287,7 @@ int tune_stage_final(const TunePlan& p, nlohmann::json& state) {
     const std::string dir =
         p.out + "/4-final" + (attempt ? "-retry" + std::to_string(attempt) : "");
     const double max_lr = final_bounds(state).second;
-    const int code = train_run(p, state, dir, tune_final_flags(p, state));
+    const int code = tune_train_run(p, state, dir, tune_final_flags(p, state));
     if (code == kDiverged && attempt < p.args.final_retries) {
       std::printf("\n== tune, stage final: diverged at max LR %s; again at half the bounds\n",
                   num(max_lr).c_str());
@@ -414,9 +309,9 @@ int tune_stage_final(const TunePlan& p, nlohmann::json& state) {
 
 std::vector<std::string> tune_final_flags(const TunePlan& p, const nlohmann::json& state) {
   const auto [lo, hi] = final_bounds(state);
-  std::vector<std::string> flags = {"--lr",           onecycle(lo, hi),
-                                    "--momentum",     chosen_momentum(state),
-                                    "--weight-decay", num(chosen_wd(p, state))};
+  std::vector<std::string> flags = {"--lr",           tune_onecycle(lo, hi),
+                                    "--momentum",     tune_chosen_momentum(state),
+                                    "--weight-decay", num(tune_chosen_wd(p, state))};
   if (state.contains("batch")) {  // the batch stage's size, for the budget's training time
     flags.insert(flags.end(),
                  {"--batch-size", std::to_string(state["batch"]["batch_size"].get<int64_t>()),
