@@ -24,6 +24,11 @@ double batch_lr_scale(const std::string& rule, double ratio) {
   return 1;
 }
 
+// The iterations that train for `seconds` at `img_per_s` with this batch size (at least one).
+int64_t iterations_in(double seconds, double img_per_s, int64_t batch) {
+  return std::max<int64_t>(1, std::llround(seconds * img_per_s / double(batch)));
+}
+
 }  // namespace
 
 int tune_speed(const TunePlan& p, nlohmann::json& state, int64_t batch, double& img_per_s) {
@@ -53,8 +58,7 @@ int tune_stage_budget(const TunePlan& p, nlohmann::json& state) {
   const int64_t batch = p.base.data.batch_size;
   double ips = 0;
   if (int code = tune_speed(p, state, batch, ips)) return code;
-  const int64_t iters =
-      std::max<int64_t>(1, std::llround(p.args.final_minutes * 60 * ips / double(batch)));
+  const int64_t iters = iterations_in(p.args.final_minutes * 60, ips, batch);
   std::printf("tune: %s minutes of training at %s img/s, batch %lld: %lld iterations\n",
               num(p.args.final_minutes).c_str(), num(ips).c_str(), static_cast<long long>(batch),
               static_cast<long long>(iters));
@@ -87,7 +91,7 @@ int tune_stage_batch(const TunePlan& p, nlohmann::json& state) {
     double ips = 0;
     if (int code = tune_speed(p, state, b, ips)) return code;
     const double scale = batch_lr_scale(p.args.batch_lr_scaling, double(b) / double(b0));
-    const int64_t iters = std::max<int64_t>(1, std::llround(seconds * ips / double(b)));
+    const int64_t iters = iterations_in(seconds, ips, b);
     const std::string dir = p.out + "/3b-batch/batch-" + std::to_string(b);
     const int code = tune_train_run(
         p, state, dir,
@@ -113,8 +117,7 @@ int tune_stage_batch(const TunePlan& p, nlohmann::json& state) {
   const nlohmann::json& w = table[best];
   const int64_t bw = w["batch_size"];
   // The final run at the winner's size trains for the budget's time at its measured speed.
-  const int64_t final_iters =
-      std::max<int64_t>(1, std::llround(budget_s * w["img_per_s"].get<double>() / double(bw)));
+  const int64_t final_iters = iterations_in(budget_s, w["img_per_s"].get<double>(), bw);
   state["batch"] = {{"batch_size", bw},
                     {"lr_scale", w["lr_scale"]},
                     {"iterations", final_iters},
