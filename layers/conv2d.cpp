@@ -2,7 +2,9 @@
 
 #include <sstream>
 
+#include "kernels/elementwise.h"
 #include "kernels/image_layout.h"
+#include "kernels/precision.h"
 #include "layers/init.h"
 
 namespace minidl {
@@ -51,7 +53,12 @@ Tensor Conv2d::forward(const Tensor& x) {
   int64_t OH = conv_output_size(x.size(2), opts_.kh_, p.stride_h, p.pad_h, p.dilation_h);
   int64_t OW = conv_output_size(x.size(3), opts_.kw_, p.stride_w, p.pad_w, p.dilation_w);
   Tensor y = empty_like_layout({x.size(0), opts_.out_, OH, OW}, xin);
-  conv2d_forward(xin, weight_->value, bias_ ? bias_->value : Tensor(), y, p);
+  // In bf16 / f16 (compute_precision): operands and result rounded, the sums in f32.
+  const DType pr = active_precision(xin, precision_);
+  xin = rounded_to(xin, pr);
+  conv2d_forward(xin, rounded_to(weight_->value, pr),
+                 bias_ ? rounded_to(bias_->value, pr) : Tensor(), y, p);
+  round_to_precision(y, pr, y);
   x_ = training() ? xin : Tensor();
   return y;
 }
@@ -62,8 +69,20 @@ Tensor Conv2d::backward(const Tensor& dy) {
   x_ = Tensor();
   Tensor d = match_layout(dy, x);
   Tensor dx = input_grad_ ? empty_like_layout(x.shape(), x) : Tensor();
-  conv2d_backward(x, weight_->value, d, dx, weight_->grad, bias_ ? bias_->grad : Tensor(),
-                  opts_.p_);
+  const DType pr = active_precision(x, precision_);
+  if (pr == DType::f32) {
+    conv2d_backward(x, weight_->value, d, dx, weight_->grad, bias_ ? bias_->grad : Tensor(),
+                    opts_.p_);
+    return dx;
+  }
+  // Each gradient leaves the convolution rounded, as a bf16 / f16 result would, and is then
+  // added to the f32 gradient (the optimiser's weights are f32).
+  Tensor dw = Tensor::zeros(weight_->grad.shape(), DType::f32, x.device());
+  Tensor db = bias_ ? Tensor::zeros(bias_->grad.shape(), DType::f32, x.device()) : Tensor();
+  conv2d_backward(x, rounded_to(weight_->value, pr), rounded_to(d, pr), dx, dw, db, opts_.p_);
+  accumulate_rounded(dw, pr, weight_->grad);
+  if (bias_) accumulate_rounded(db, pr, bias_->grad);
+  if (dx.defined()) round_to_precision(dx, pr, dx);
   return dx;
 }
 

@@ -4,6 +4,7 @@
 
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/precision.h"
 #include "kernels/reduce.h"
 #include "layers/init.h"
 
@@ -55,11 +56,14 @@ Tensor Linear::forward(const Tensor& x) {
   check_input(x);
   MINIDL_CHECK(x.dim() == 2 && x.size(1) == in_, where(), ": expected input [N, ", in_, "], got ",
                shape_str(x.shape()), x.dim() > 2 ? " (add a Flatten before it)" : "");
-  Tensor xin = x.contiguous();
+  // In bf16 / f16 (compute_precision): operands and result rounded, the sums in f32.
+  const DType pr = active_precision(x, precision_);
+  Tensor xin = rounded_to(x.contiguous(), pr);
   Tensor y = Tensor::empty({x.size(0), out_}, x.dtype(), x.device());
   if (x.size(0) > 0) {
-    gemm_on(xin, false, weight_->value, true, 0.0, y);  // y [N, out] = x [N, in] W^T
-    if (bias_) add(y, bias_->value, y);
+    gemm_on(xin, false, rounded_to(weight_->value, pr), true, 0.0, y);  // y = x W^T
+    if (bias_) add(y, rounded_to(bias_->value, pr), y);
+    round_to_precision(y, pr, y);
   }
   x_ = training() ? xin : Tensor();
   return y;
@@ -74,13 +78,26 @@ Tensor Linear::backward(const Tensor& dy) {
                shape_str(dy.shape()), " does not match the output [", x.size(0), ", ", out_, "]");
   Tensor dx = input_grad_ ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
   if (x.size(0) == 0) return dx;
-  gemm_on(d, true, x, false, 1.0, weight_->grad);  // dW [out, in] += dy^T [out, N] x [N, in]
+  // In bf16 / f16 each gradient leaves the GEMM rounded, as a bf16 / f16 result would, and is
+  // then added to the f32 gradient.
+  const DType pr = active_precision(x, precision_);
+  d = rounded_to(d, pr);
+  if (pr == DType::f32) {
+    gemm_on(d, true, x, false, 1.0, weight_->grad);  // dW [out, in] += dy^T [out, N] x [N, in]
+  } else {
+    Tensor dw = Tensor::empty(weight_->grad.shape(), x.dtype(), x.device());
+    gemm_on(d, true, x, false, 0.0, dw);
+    accumulate_rounded(dw, pr, weight_->grad);
+  }
   if (bias_) {
     Tensor db = Tensor::empty({out_}, x.dtype(), x.device());
     sum_per_channel(d, db);  // column sums of dy
-    axpy(1.0, db, bias_->grad);
+    accumulate_rounded(db, pr, bias_->grad);
   }
-  if (dx.defined()) gemm_on(d, false, weight_->value, false, 0.0, dx);  // dx = dy W
+  if (dx.defined()) {
+    gemm_on(d, false, rounded_to(weight_->value, pr), false, 0.0, dx);  // dx = dy W
+    round_to_precision(dx, pr, dx);
+  }
   return dx;
 }
 

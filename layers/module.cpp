@@ -93,6 +93,13 @@ void Module::visit(const std::function<void(Module&)>& f) {
   for (auto& [local, child] : children_) child->visit(f);
 }
 
+void Module::set_compute_precision(DType precision) {
+  MINIDL_CHECK(precision == DType::f32 || precision == DType::bf16 || precision == DType::f16,
+               where(), ": compute precision ", dtype_name(precision),
+               ", expected f32, bf16 or f16");
+  visit([precision](Module& m) { m.precision_ = precision; });
+}
+
 // ---- parameters and buffers ----
 
 // Throws unless `value` is defined and `name` is new among this module's `kind`s.

@@ -122,6 +122,14 @@ class Module {
   virtual void set_input_grad(bool on) { input_grad_ = on; }
   bool input_grad() const { return input_grad_; }
 
+  // The precision Conv2d and Linear compute in (docs/precision.md): f32 (the default) or bf16 /
+  // f16 with f32 accumulation: their f32 operands and results are rounded to it, in f32 storage
+  // (kernels/precision.h). Sets this module and every descendant; the other layers (batch norm
+  // and its statistics, the loss) and the optimiser's weights stay f32, as under PyTorch's
+  // autocast. f64 tensors (the gradient checks) are never rounded.
+  void set_compute_precision(DType precision);
+  DType compute_precision() const { return precision_; }
+
  protected:
   // Registration (call from constructors). The value becomes a Parameter with a zero gradient of
   // the same shape, dtype and device.
@@ -150,6 +158,7 @@ class Module {
   void check_cached(const Tensor& cached) const;
 
   bool input_grad_ = true;
+  DType precision_ = DType::f32;
 
  private:
   void attach(const std::string& name, std::shared_ptr<Module> module);

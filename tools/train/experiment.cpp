@@ -11,6 +11,7 @@
 #include "data/idx.h"
 #include "data/image_folder.h"
 #include "data/synthetic.h"
+#include "kernels/precision.h"
 #include "layers/init.h"
 #include "optim/checkpoint.h"
 #include "tools/train/cli.h"
@@ -173,6 +174,7 @@ std::shared_ptr<Module> make_experiment_model(const ModelSettings& s, const RunS
     });
     usage_guard([&] { net->load_state_dict(weights); });
   }
+  net->set_compute_precision(parse_precision(run.precision));
   net->to(run.parsed_device());
   return net;
 }

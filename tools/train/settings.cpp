@@ -223,12 +223,16 @@ std::vector<Field> RunSettings::fields() {
           {"device", &device, "Device: cpu, cuda or cuda:N"},
           {"threads", &threads, "Compute threads (0: all cores)"},
           {"deterministic", &deterministic,
-           "CUDA: only deterministic cuDNN algorithms, so a GPU run repeats bit for bit"}};
+           "CUDA: only deterministic cuDNN algorithms, so a GPU run repeats bit for bit"},
+          {"precision", &precision,
+           "Convolutions and GEMMs: f32, or bf16 with f32 accumulation (BN, loss, weights f32)"}};
 }
 
 void RunSettings::validate() const {
   if (seed < 0) bad("seed", "must be >= 0");
   if (threads < 0 || threads > 4096) bad("threads", "must be in [0, 4096]");
+  // f16 needs dynamic loss scaling (small gradients underflow its range), which is not built yet.
+  one_of("precision", precision, {"f32", "bf16"});
   parsed_device();
 }
 

@@ -64,7 +64,8 @@ struct DataSettings {
   void validate() const;
 };
 
-// "CxHxW" (H = W: the models take square images) as a Shape; a UsageError names `what` and the text.
+// "CxHxW" (H = W: the models take square images) as a Shape; a UsageError names `what` and the
+// text.
 Shape parse_image_shape(const std::string& text, const std::string& what);
 
 struct OptimizerSettings {
@@ -97,6 +98,8 @@ struct RunSettings {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int64_t threads = 0;         // compute threads; 0: all hardware threads
   bool deterministic = false;  // CUDA: deterministic cuDNN algorithms only (CPU runs always are)
+  // Convolutions and GEMMs in f32, or bf16 / f16 with f32 accumulation (docs/precision.md)
+  std::string precision = "f32";
   std::vector<Field> fields();
   void validate() const;
   Device parsed_device() const;  // throws UsageError when unknown or absent

@@ -125,9 +125,14 @@ int run_tune(const SettingsFlags& flags, const TuneArgs& a) {
   };
   if (state.contains("settings") && identity(state["settings"]) != identity(settings))
     throw UsageError(p.out + " holds a tune of other settings; use another --out");
-  if (state.contains("budget") && state["budget"]["minutes"].get<double>() != a.final_minutes)
+  // A time budget is decided first: a tune made without one cannot take one later, nor the reverse.
+  const double minutes = state.contains("budget") ? state["budget"]["minutes"].get<double>() : 0;
+  bool decided = false;
+  for (const char* key : {"range", "wd", "momentum", "batch", "final"})
+    decided |= state.contains(key);
+  if (minutes != a.final_minutes && (minutes > 0 || decided))
     throw UsageError(p.out + " holds a tune of another budget (--final-minutes " +
-                     tune_number(state["budget"]["minutes"].get<double>()) +
+                     (minutes > 0 ? tune_number(minutes) : std::string("not given")) +
                      "); use another --out");
   state["settings"] = settings;
   if (!state.contains("done")) state["done"] = nlohmann::json::object();
@@ -142,6 +147,11 @@ int run_tune(const SettingsFlags& flags, const TuneArgs& a) {
                       {"spread", nullptr},
                       {"dir", ""},
                       {"command", "(given)"}};
+  // The time budget, once measured, sets the final run's iterations that the shares are of.
+  auto sync_budget = [&] {
+    if (state.contains("budget")) p.iterations = state["budget"]["iterations"].get<int64_t>();
+  };
+  sync_budget();
   struct Stage {
     const char* name;
     const char* key;
@@ -151,8 +161,6 @@ int run_tune(const SettingsFlags& flags, const TuneArgs& a) {
        {Stage{"budget", "budget", tune_stage_budget}, Stage{"range", "range", tune_stage_range},
         Stage{"wd", "wd", tune_stage_wd}, Stage{"momentum", "momentum", tune_stage_momentum},
         Stage{"batch", "batch", tune_stage_batch}, Stage{"final", "final", tune_stage_final}}) {
-    // The time budget, once measured, sets the final run's iterations that shares are taken of.
-    if (state.contains("budget")) p.iterations = state["budget"]["iterations"].get<int64_t>();
     if (!has(st.name)) continue;
     if (state.contains(st.key)) {
       std::printf("== tune, stage %s: decided earlier (%s/tune.json)\n", st.name, p.out.c_str());
@@ -160,6 +168,7 @@ int run_tune(const SettingsFlags& flags, const TuneArgs& a) {
     }
     std::printf("\n== tune, stage %s\n", st.name);
     const int code = st.run(p, state);
+    sync_budget();
     write_tune_report(p, state, flags);
     if (code == 130) {
       std::printf("tune interrupted in stage %s; the same command continues it\n", st.name);
