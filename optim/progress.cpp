@@ -107,9 +107,12 @@ void ProgressObserver::on_iteration(const IterationRecord& r) {
   if (!r.step_applied)
     for (std::FILE* f : {stderr, log_})
       if (f)
-        std::fprintf(f, "iteration %lld: non-finite gradient, step skipped (%lld so far)\n",
+        std::fprintf(f, "iteration %lld: non-finite gradient, step skipped (%lld so far)%s\n",
                      static_cast<long long>(r.iteration),
-                     static_cast<long long>(r.state->skipped_steps));
+                     static_cast<long long>(r.state->skipped_steps),
+                     r.state->loss_scale.enabled
+                         ? fmt("; loss scale now %g", r.state->loss_scale.scale).c_str()
+                         : "");
   if (outputs_.empty()) return;
   TrainTotals so_far = r.totals.since(epoch_mark_);
   ProgressFields f;

@@ -54,6 +54,7 @@ RangeTestResult run_range_test(Module& model, SoftmaxCrossEntropy& loss, Sgd& op
   SolverOptions so;
   so.max_iter = o.iterations + 1;  // the sweep reaches max_lr at iteration `iterations`
   so.divergence_factor = 1e30;     // the range test decides when to stop
+  so.dynamic_loss_scale = o.dynamic_loss_scale;
   Solver solver(model, loss, optimizer, *lr, momentum, train, nullptr, so);
   RangeTestResult r;
   r.stop_reason = "completed the sweep";

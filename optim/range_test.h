@@ -51,6 +51,7 @@ struct RangeTestOptions {
   double stop_factor = 4.0;    // exponential mode: stop at stop_factor x the best smoothed loss
   double beta = 0.98;          // smoothing of the training loss
   bool restore = true;         // put the model, optimiser and loader back as they were
+  bool dynamic_loss_scale = false;  // f16: SolverOptions::dynamic_loss_scale
 };
 
 struct RangeTestPoint {

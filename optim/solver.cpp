@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "kernels/elementwise.h"
 #include "optim/checkpoint.h"
 
 namespace minidl {
@@ -32,6 +33,13 @@ Solver::Solver(Module& model, SoftmaxCrossEntropy& loss, Sgd& optimizer, const S
       options_(std::move(options)),
       iters_per_epoch_(std::max<int64_t>(train.batches_per_epoch(), 1)) {
   MINIDL_CHECK(options_.max_iter > 0, "solver: max_iter must be positive, got ", options_.max_iter);
+  if (options_.dynamic_loss_scale) {
+    MINIDL_CHECK(options_.initial_loss_scale > 0 && options_.loss_scale_growth_interval > 0,
+                 "solver: the loss scale and its growth interval must be positive");
+    state_.loss_scale.enabled = true;
+    state_.loss_scale.scale = options_.initial_loss_scale;
+    state_.loss_scale.growth_interval = options_.loss_scale_growth_interval;
+  }
   if (!options_.comm) return;
   std::shared_ptr<ParameterArena> arena = model_.arena();
   MINIDL_CHECK(arena.get() == &optimizer_.arena(),
@@ -93,10 +101,16 @@ IterationRecord Solver::train_iteration() {
   model_.zero_grad();
   Tensor logits = model_.forward(batch.images);
   Tensor loss = loss_.forward(logits, batch.labels);
-  model_.backward(loss_.backward());
+  // f16: the loss gradient scaled up so that small gradients survive, the step scaling back down;
+  // an overflow skips the step and halves the scale (LossScale).
+  const double loss_scale = state_.loss_scale.enabled ? state_.loss_scale.scale : 1.0;
+  Tensor dlogits = loss_.backward();
+  if (loss_scale != 1.0) scale(loss_scale, dlogits, dlogits);
+  model_.backward(dlogits);
   if (reducer_) reduce_gradients();
   if (options_.gradient_hook) options_.gradient_hook(optimizer_.parameters());
-  r.step_applied = optimizer_.step(r.lr, r.momentum);
+  r.step_applied = optimizer_.step(r.lr, r.momentum, 1.0 / loss_scale);
+  if (state_.loss_scale.enabled) state_.loss_scale.update(r.step_applied);
   r.loss = loss.item<double>();
   int64_t n = batch.labels.numel(), correct = loss_.top1();
   stop_requested_ = options_.stop && options_.stop->load();
@@ -295,6 +309,10 @@ void Solver::resume_from(const std::string& folder) {
   }
   MINIDL_CHECK(state.iteration <= options_.max_iter, "checkpoint '", folder, "' is at iteration ",
                state.iteration, ", past this run's ", options_.max_iter);
+  MINIDL_CHECK(state.loss_scale.enabled == options_.dynamic_loss_scale, "checkpoint '", folder,
+               "' was trained ", state.loss_scale.enabled ? "with" : "without",
+               " dynamic loss scaling (f16), this run ",
+               options_.dynamic_loss_scale ? "with" : "without", " it");
   model_.check_state_dict(c.model);
   optimizer_.check_state_dict(c.optimizer);
   model_.load_state_dict(c.model);

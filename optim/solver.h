@@ -71,6 +71,11 @@ struct SolverOptions {
   // clip gradients, or to inject a fault in a test). Unset alone.
   std::function<void(const std::vector<Parameter*>&)> gradient_hook;
   nlohmann::json config;  // the resolved experiment config, stored in every checkpoint
+  // Dynamic loss scaling (TrainState's LossScale: f16 runs): the loss gradient is scaled before
+  // backward and the step divides the scale out; the gradient hook sees scaled gradients.
+  bool dynamic_loss_scale = false;
+  double initial_loss_scale = 65536.0;
+  int64_t loss_scale_growth_interval = 2000;
 };
 
 class Solver {

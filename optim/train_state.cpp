@@ -13,8 +13,7 @@ int64_t integer_field(const nlohmann::json& j, const char* key) {
   MINIDL_CHECK(j.contains(key), "train state: no '", key, "'");
   const nlohmann::json& v = j.at(key);
   MINIDL_CHECK(v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX),
-               "train state: '", key, "' must be an integer, got ",
-               v.dump().substr(0, 40));
+               "train state: '", key, "' must be an integer, got ", v.dump().substr(0, 40));
   return v.get<int64_t>();
 }
 
@@ -55,13 +54,28 @@ TrainTotals TrainTotals::from_json(const nlohmann::json& j) {
   return t;
 }
 
+void LossScale::update(bool step_applied) {
+  if (!step_applied) {
+    scale *= 0.5;
+    growth_tracker = 0;
+  } else if (++growth_tracker == growth_interval) {
+    scale *= 2.0;
+    growth_tracker = 0;
+  }
+}
+
 nlohmann::json TrainState::to_json() const {
-  return {
+  nlohmann::json j = {
       {"iteration", iteration},
       {"skipped_steps", skipped_steps},
       {"smoothed_loss",
        {{"average", smoothed.average}, {"minimum", smoothed.minimum}, {"count", smoothed.count}}},
       {"totals", totals.to_json()}};
+  if (loss_scale.enabled)
+    j["loss_scale"] = {{"scale", loss_scale.scale},
+                       {"growth_tracker", loss_scale.growth_tracker},
+                       {"growth_interval", loss_scale.growth_interval}};
+  return j;
 }
 
 TrainState TrainState::from_json(const nlohmann::json& j) {
@@ -78,6 +92,16 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   s.smoothed.average = l.at("average").get<double>();
   s.smoothed.minimum = l.at("minimum").get<double>();
   s.totals = TrainTotals::from_json(object_field(j, "totals"));
+  if (j.contains("loss_scale")) {  // only runs that scale their loss (f16) write it
+    const nlohmann::json& ls = object_field(j, "loss_scale");
+    s.loss_scale.enabled = true;
+    s.loss_scale.scale = number_field(ls, "scale");
+    s.loss_scale.growth_tracker = integer_field(ls, "growth_tracker");
+    s.loss_scale.growth_interval = integer_field(ls, "growth_interval");
+    MINIDL_CHECK(s.loss_scale.scale > 0 && std::isfinite(s.loss_scale.scale) &&
+                     s.loss_scale.growth_tracker >= 0 && s.loss_scale.growth_interval > 0,
+                 "train state: loss_scale is inconsistent (", ls.dump().substr(0, 120), ")");
+  }
   MINIDL_CHECK(s.iteration >= 0 && s.skipped_steps >= 0 && s.skipped_steps <= s.iteration &&
                    s.smoothed.count >= 0 && s.smoothed.count <= s.iteration,
                "train state: iteration ", s.iteration, ", skipped_steps ", s.skipped_steps,

@@ -52,11 +52,26 @@ struct TrainTotals {
   static TrainTotals from_json(const nlohmann::json& j);  // throws naming a bad field
 };
 
+// Dynamic loss scaling, for f16 (`precision: f16`, docs/precision.md), as PyTorch's GradScaler
+// does it: the loss gradient is multiplied by `scale` before backward, so that small gradients
+// survive f16's range, and the step divides it out. A step whose gradients overflowed (a non-finite
+// value: the step is skipped) halves the scale and restarts the count; `growth_interval` applied
+// steps in a row double it. GradScaler's defaults: 2^16, x2, x0.5, 2000.
+struct LossScale {
+  bool enabled = false;
+  double scale = 65536.0;
+  int64_t growth_tracker = 0;  // applied steps since the scale last changed
+  int64_t growth_interval = 2000;
+
+  void update(bool step_applied);
+};
+
 struct TrainState {
   int64_t iteration = 0;      // iterations completed (applied and skipped steps alike)
   int64_t skipped_steps = 0;  // iterations whose step a non-finite gradient skipped
   SmoothedLoss smoothed;
   TrainTotals totals;
+  LossScale loss_scale;  // in state.json as "loss_scale" when enabled
 
   nlohmann::json to_json() const;
   // Every field must be there with its type (integers as integers) and the values consistent;

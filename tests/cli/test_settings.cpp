@@ -95,6 +95,7 @@ TEST(Settings, ValidationNamesTheKey) {
        },
        "'model_options'"},
       {[](Settings& s) { s.run.device = "tpu"; }, "unknown device 'tpu'"},
+      {[](Settings& s) { s.run.precision = "fp8"; }, "'precision' is 'fp8'; known: f32, bf16, f16"},
       {[](Settings& s) { s.loop.eval_batches = 0; }, "'eval_batches'"},
       {[](Settings& s) { s.schedule.lr = ""; }, "'lr' must be a schedule"},
       {[](Settings& s) { s.run.out = "runs/\xff"; }, "'out' is not valid UTF-8"},

@@ -225,14 +225,14 @@ std::vector<Field> RunSettings::fields() {
           {"deterministic", &deterministic,
            "CUDA: only deterministic cuDNN algorithms, so a GPU run repeats bit for bit"},
           {"precision", &precision,
-           "Convolutions and GEMMs: f32, or bf16 with f32 accumulation (BN, loss, weights f32)"}};
+           "Convolutions and GEMMs: f32, or bf16 / f16 with f32 accumulation (BN, loss, weights "
+           "f32; f16 scales the loss dynamically)"}};
 }
 
 void RunSettings::validate() const {
   if (seed < 0) bad("seed", "must be >= 0");
   if (threads < 0 || threads > 4096) bad("threads", "must be in [0, 4096]");
-  // f16 needs dynamic loss scaling (small gradients underflow its range), which is not built yet.
-  one_of("precision", precision, {"f32", "bf16"});
+  one_of("precision", precision, {"f32", "bf16", "f16"});
   parsed_device();
 }
 

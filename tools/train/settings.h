@@ -98,7 +98,8 @@ struct RunSettings {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int64_t threads = 0;         // compute threads; 0: all hardware threads
   bool deterministic = false;  // CUDA: deterministic cuDNN algorithms only (CPU runs always are)
-  // Convolutions and GEMMs in f32, or bf16 / f16 with f32 accumulation (docs/precision.md)
+  // Convolutions and GEMMs in f32, or bf16 / f16 with f32 accumulation; f16 scales the loss
+  // dynamically (docs/precision.md)
   std::string precision = "f32";
   std::vector<Field> fields();
   void validate() const;

@@ -105,6 +105,7 @@ int run_range(const SettingsFlags& flags, const RangeArgs& a) {
   o.smooth = a.smooth;
   o.margin = a.margin;
   o.edge_fraction = a.edge_fraction;
+  o.dynamic_loss_scale = s.run.precision == "f16";
   if (o.smooth % 2 == 0)
     throw UsageError("--smooth: the moving average needs an odd number of points");
 

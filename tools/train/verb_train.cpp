@@ -129,6 +129,7 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   o.comm = ranks.comm.get();
   o.bucket_bytes = static_cast<size_t>(s.dist.bucket_mb * (1 << 20));
   o.overlap = s.dist.overlap;
+  o.dynamic_loss_scale = s.run.precision == "f16";  // docs/precision.md
   Solver solver(*net, loss, opt, *lr, *mom, *train, test.get(), o);
   std::vector<std::string> skipped;
   std::string resumed_from;
