@@ -87,7 +87,11 @@ Batch Loader::Impl::next_resident(int64_t g) {
   const int64_t n = static_cast<int64_t>(idx.size());
   CropFlipNormalize p = transform.params(dataset->image_shape(), opt.seed, g / batches_per_epoch);
   Batch b;
-  b.indices = Tensor::from_vector(idx, {n});
+  // Pinned on a GPU, so that the upload is asynchronous: from pageable memory the copy is staged
+  // by the host, which waits for the device (the pinned allocator keeps the block until the copy
+  // has read it).
+  b.indices = Tensor::empty({n}, DType::i64, Device::cpu(), opt.device.is_cuda());
+  if (n > 0) std::memcpy(b.indices.data<int64_t>(), idx.data(), idx.size() * sizeof(int64_t));
   Tensor dev_indices = b.indices.to(opt.device);
   b.images =
       Tensor::empty({n, sample_shape[0], sample_shape[1], sample_shape[2]}, DType::f32, opt.device);

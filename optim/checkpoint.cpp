@@ -126,9 +126,10 @@ void check_checkpoint_format(const Checkpoint& c, const std::string& path) {
 const std::vector<std::string>& resume_changeable_keys() {
   // the data-parallel keys too: a bucket's all-reduce sums the same values whatever the bucket's
   // size, whether it starts during backward, over which backend, with which timeout
-  static const std::vector<std::string> keys = {"threads",       "workers",       "out",
-                                                "verify_images", "deterministic", "dist",
-                                                "bucket_mb",     "overlap",       "dist_timeout"};
+  // sync_every: when the host reads the figures, not what they are
+  static const std::vector<std::string> keys = {
+      "threads", "workers",  "out",     "verify_images", "deterministic",
+      "dist",    "bucket_mb", "overlap", "dist_timeout",  "sync_every"};
   return keys;
 }
 

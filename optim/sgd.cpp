@@ -101,15 +101,24 @@ SgdStepScalars Sgd::scalars(double lr, double momentum, double grad_scale) const
 }
 
 bool Sgd::step(double lr, double momentum, double grad_scale) {
+  launch_step(lr, momentum, grad_scale);
+  bool skipped = skip_flag().defined() && skip_flag().item<int32_t>() != 0;
+  record_outcome(!skipped);
+  return !skipped;
+}
+
+const Tensor& Sgd::skip_flag() const {
+  static const Tensor none;
+  return plan_.chunks.empty() ? none : plan_.flag;
+}
+
+void Sgd::launch_step(double lr, double momentum, double grad_scale) {
   MINIDL_CHECK(std::isfinite(lr) && lr >= 0, "Sgd::step: lr must be finite and >= 0, got ", lr);
   MINIDL_CHECK(std::isfinite(momentum) && momentum >= 0,
                "Sgd::step: momentum must be finite and >= 0, got ", momentum);
   MINIDL_CHECK(std::isfinite(grad_scale), "Sgd::step: grad_scale must be finite, got ", grad_scale);
   check_arena("step");
   sgd_fused_step(plan_, scalars(lr, momentum, grad_scale));
-  bool skipped = !plan_.chunks.empty() && plan_.flag.item<int32_t>() != 0;
-  if (!skipped) ++steps_;
-  return !skipped;
 }
 
 // ---- state by name ----

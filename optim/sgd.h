@@ -62,6 +62,18 @@ class Sgd {
   // (a 4-byte flag read).
   bool step(double lr, double momentum, double grad_scale = 1.0);
 
+  // step() in two halves, for a caller that reads the outcome later (the Solver's sync_every):
+  // launch_step enqueues the step and reads nothing; skip_flag() (i32 [1] on the device, undefined
+  // without parameters) holds its outcome until the next launch; record_outcome(applied) counts it.
+  // Every launch must be recorded, in order, before state_dict() or the torch form's next first
+  // step (first_step_pending()) is read.
+  void launch_step(double lr, double momentum, double grad_scale = 1.0);
+  const Tensor& skip_flag() const;
+  void record_outcome(bool applied) { steps_ += applied ? 1 : 0; }
+  // The torch form's next step starts its buffers from the gradient: the caller must know the
+  // outcome of every earlier step before launching it.
+  bool first_step_pending() const { return options_.form == SgdForm::torch && steps_ == 0; }
+
   int64_t steps() const { return steps_; }  // applied steps (the torch form's first-step rule)
   const SgdOptions& options() const { return options_; }
   const std::vector<Parameter*>& parameters() const { return arena_->parameters(); }

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "kernels/elementwise.h"
+#include "kernels/step_log.h"
 #include "optim/checkpoint.h"
 
 namespace minidl {
@@ -33,6 +34,11 @@ Solver::Solver(Module& model, SoftmaxCrossEntropy& loss, Sgd& optimizer, const S
       options_(std::move(options)),
       iters_per_epoch_(std::max<int64_t>(train.batches_per_epoch(), 1)) {
   MINIDL_CHECK(options_.max_iter > 0, "solver: max_iter must be positive, got ", options_.max_iter);
+  MINIDL_CHECK(options_.sync_every >= 1, "solver: sync_every must be >= 1, got ",
+               options_.sync_every);
+  MINIDL_CHECK(options_.sync_every == 1 || !options_.dynamic_loss_scale,
+               "solver: dynamic loss scaling (f16) reads every step's outcome before the next step;"
+               " sync_every must be 1, got ", options_.sync_every);
   if (options_.dynamic_loss_scale) {
     MINIDL_CHECK(options_.initial_loss_scale > 0 && options_.loss_scale_growth_interval > 0,
                  "solver: the loss scale and its growth interval must be positive");
@@ -63,22 +69,30 @@ SolverStatus Solver::run() {
   // seed), but a replica must never drift from a difference in setup.
   if (options_.comm) broadcast_state(true);
   while (state_.iteration < options_.max_iter && status == SolverStatus::finished) {
-    IterationRecord r = train_iteration();
-    r.diverged = diverged(r);
-    if (!r.diverged && eval_due()) {
-      last_eval_ = evaluate_test();
-      r.eval = &last_eval_;
+    launch_iteration();
+    if (!read_due()) continue;
+    for (const Launched& l : read_window()) {
+      // After a stop, the rest of the window is counted (the model has taken those steps) but
+      // not reported.
+      if (status != SolverStatus::finished) {
+        settle(l);
+        continue;
+      }
+      IterationRecord r = settle(l);  // state_ is at r's iteration now
+      r.diverged = diverged(r);
+      if (!r.diverged && eval_due(state_.iteration)) {
+        last_eval_ = evaluate_test();
+        r.eval = &last_eval_;
+      }
+      for (TrainObserver* o : observers_) o->on_iteration(r);
+      if (r.diverged) {
+        status = SolverStatus::diverged;  // no checkpoint of a diverged model
+        continue;
+      }
+      if (checkpoint_due(state_.iteration)) save_checkpoint();
+      if (callback_ && !callback_(r)) status = SolverStatus::stopped_by_callback;
     }
-    for (TrainObserver* o : observers_) o->on_iteration(r);
-    if (r.diverged) {
-      status = SolverStatus::diverged;  // no checkpoint of a diverged model
-    } else {
-      if (checkpoint_due()) save_checkpoint();
-      if (callback_ && !callback_(r))
-        status = SolverStatus::stopped_by_callback;
-      else if (stop_requested_)
-        status = interrupt();
-    }
+    if (status == SolverStatus::finished && stop_requested_) status = interrupt();
   }
   if (status == SolverStatus::finished)
     message_ = "finished " + std::to_string(state_.iteration) + " iterations" +
@@ -89,58 +103,98 @@ SolverStatus Solver::run() {
   return status;
 }
 
-// One forward/backward/step. The loss is read on the host every iteration: divergence and the
-// range test need it, and on the CPU it costs nothing.
-IterationRecord Solver::train_iteration() {
-  Clock::time_point t0 = Clock::now();
-  IterationRecord r;
-  r.lr = lr_.value(state_.iteration);
-  r.momentum = momentum_.value(state_.iteration);
+// One forward/backward/step, enqueued: its loss, top-1 hits and skip flag go into the step log on
+// the device, and nothing here waits for the device.
+void Solver::launch_iteration() {
+  if (window_.empty()) window_start_ = Clock::now();
+  const int64_t it = state_.iteration + static_cast<int64_t>(window_.size());
+  Launched l;
+  l.lr = lr_.value(it);
+  l.momentum = momentum_.value(it);
   Batch batch = next_batch();
   model_.train();
   model_.zero_grad();
   Tensor logits = model_.forward(batch.images);
   Tensor loss = loss_.forward(logits, batch.labels);
   // f16: the loss gradient scaled up so that small gradients survive, the step scaling back down;
-  // an overflow skips the step and halves the scale (LossScale).
+  // an overflow skips the step and halves the scale (LossScale, updated as the step is read).
   const double loss_scale = state_.loss_scale.enabled ? state_.loss_scale.scale : 1.0;
   Tensor dlogits = loss_.backward();
   if (loss_scale != 1.0) scale(loss_scale, dlogits, dlogits);
   model_.backward(dlogits);
   if (reducer_) reduce_gradients();
   if (options_.gradient_hook) options_.gradient_hook(optimizer_.parameters());
-  r.step_applied = optimizer_.step(r.lr, r.momentum, 1.0 / loss_scale);
-  if (state_.loss_scale.enabled) state_.loss_scale.update(r.step_applied);
-  r.loss = loss.item<double>();
-  int64_t n = batch.labels.numel(), correct = loss_.top1();
-  stop_requested_ = options_.stop && options_.stop->load();
-  if (options_.comm) {  // the global batch's loss and accuracy, and any rank's stop
-    std::vector<double> all = options_.comm->all_gather(
-        std::vector<double>{r.loss * static_cast<double>(n), static_cast<double>(correct),
-                            static_cast<double>(n), stop_requested_ ? 1.0 : 0.0});
-    double loss_sum = 0, correct_sum = 0, n_sum = 0;
-    for (size_t k = 0; k < all.size(); k += 4) {
-      loss_sum += all[k], correct_sum += all[k + 1], n_sum += all[k + 2];
-      stop_requested_ = stop_requested_ || all[k + 3] != 0;
-    }
-    r.loss = loss_sum / n_sum;
-    correct = static_cast<int64_t>(correct_sum);
-    n = static_cast<int64_t>(n_sum);
-  }
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  optimizer_.launch_step(l.lr, l.momentum, 1.0 / loss_scale);
+  if (!step_log_.defined())
+    step_log_ = Tensor::zeros({options_.sync_every, kStepLogFields}, DType::f64, loss.device());
+  step_log_record(loss, loss_.ranks(), optimizer_.skip_flag(), step_log_,
+                  static_cast<int64_t>(window_.size()));
+  l.samples = static_cast<double>(batch.labels.numel());
+  window_.push_back(l);
+}
 
+// A read is due at every multiple of sync_every (where log_every's rows fall when they are
+// equal), and wherever the host must know where the run stands before going on: an evaluation, a
+// checkpoint, the end, and the torch form's first applied step.
+bool Solver::read_due() const {
+  const int64_t launched = state_.iteration + static_cast<int64_t>(window_.size());
+  return launched % options_.sync_every == 0 ||
+         launched == options_.max_iter || eval_due(launched) || checkpoint_due(launched) ||
+         optimizer_.first_step_pending();
+}
+
+// One copy of the step log to the host (the only wait for the device); data parallel, one
+// all_gather of the window's figures and the stop flags.
+std::vector<Solver::Launched> Solver::read_window() {
+  std::vector<Launched> window = std::move(window_);
+  window_.clear();
+  const std::vector<double> log = step_log_.to_vector<double>();
+  for (size_t i = 0; i < window.size(); ++i) {
+    window[i].loss = log[i * kStepLogFields];
+    window[i].hits = log[i * kStepLogFields + 1];
+    window[i].applied = log[i * kStepLogFields + 2] == 0;
+  }
+  stop_requested_ = options_.stop && options_.stop->load();
+  if (options_.comm) {  // the global batches' loss and accuracy, and any rank's stop
+    std::vector<double> mine;
+    for (const Launched& l : window) mine.insert(mine.end(), {l.loss * l.samples, l.hits, l.samples});
+    mine.push_back(stop_requested_ ? 1.0 : 0.0);
+    const std::vector<double> all = options_.comm->all_gather(mine);
+    const size_t stride = mine.size();
+    for (size_t i = 0; i < window.size(); ++i) {
+      double loss_sum = 0, hits = 0, samples = 0;
+      for (size_t k = 3 * i; k < all.size(); k += stride)
+        loss_sum += all[k], hits += all[k + 1], samples += all[k + 2];
+      window[i].loss = loss_sum / samples, window[i].hits = hits, window[i].samples = samples;
+    }
+    for (size_t k = stride - 1; k < all.size(); k += stride)
+      stop_requested_ = stop_requested_ || all[k] != 0;
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - window_start_).count();
+  for (Launched& l : window) l.seconds = seconds / static_cast<double>(window.size());
+  return window;
+}
+
+IterationRecord Solver::settle(const Launched& l) {
+  IterationRecord r;
+  r.lr = l.lr;
+  r.momentum = l.momentum;
+  r.loss = l.loss;
+  r.step_applied = l.applied;
+  optimizer_.record_outcome(r.step_applied);
+  if (state_.loss_scale.enabled) state_.loss_scale.update(r.step_applied);
+  const auto n = static_cast<int64_t>(l.samples), hits = static_cast<int64_t>(l.hits);
   state_.iteration += 1;
   state_.skipped_steps += r.step_applied ? 0 : 1;
   r.smoothed_loss = state_.smoothed.add(r.loss);
-  state_.totals.loss_sum += r.loss * n;
-  state_.totals.correct += correct;
+  state_.totals.loss_sum += r.loss * static_cast<double>(n);
+  state_.totals.correct += hits;
   state_.totals.samples += n;
-  state_.totals.seconds += seconds;
-
+  state_.totals.seconds += l.seconds;
   r.iteration = state_.iteration;
   r.iters_per_epoch = iters_per_epoch_;
   r.max_iter = options_.max_iter;
-  r.top1 = static_cast<double>(correct) / std::max<int64_t>(n, 1);
+  r.top1 = static_cast<double>(hits) / std::max<int64_t>(n, 1);
   r.totals = state_.totals;
   r.state = &state_;
   return r;
@@ -222,19 +276,19 @@ SolverStatus Solver::interrupt() {
   return SolverStatus::interrupted;
 }
 
-bool Solver::eval_due() const {
+bool Solver::eval_due(int64_t iteration) const {
   if (!test_) return false;
-  if (state_.iteration == options_.max_iter) return true;
+  if (iteration == options_.max_iter) return true;
   int64_t every = options_.eval_every > 0 ? options_.eval_every : iters_per_epoch_;
-  return state_.iteration % every == 0;
+  return iteration % every == 0;
 }
 
-bool Solver::checkpoint_due() const {
+bool Solver::checkpoint_due(int64_t iteration) const {
   if (options_.run_dir.empty()) return false;
-  if (state_.iteration == options_.max_iter) return true;
+  if (iteration == options_.max_iter) return true;
   if (options_.checkpoint_every < 0) return false;
   int64_t every = options_.checkpoint_every > 0 ? options_.checkpoint_every : iters_per_epoch_;
-  return state_.iteration % every == 0;
+  return iteration % every == 0;
 }
 
 // ---- checkpoints ----
@@ -248,6 +302,7 @@ void Solver::add_observer(TrainObserver& observer) {
 
 std::string Solver::save_checkpoint() {
   MINIDL_CHECK(!options_.run_dir.empty(), "solver: no run directory to write a checkpoint into");
+  MINIDL_CHECK(window_.empty(), "solver: a checkpoint between reads of the step log");
   nlohmann::json observers = nlohmann::json::object();
   for (const TrainObserver* o : observers_)
     if (!o->name().empty()) observers[o->name()] = o->state();

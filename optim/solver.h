@@ -7,7 +7,8 @@
 //   optim/checkpoint.h   a checkpoint's files
 //
 // One iteration: loader -> forward -> loss -> backward -> gradient all-reduce (data parallel only)
-// -> fused SGD step with the schedules' lr(it) and momentum(it). Then: the divergence
+// -> fused SGD step with the schedules' lr(it) and momentum(it), its figures logged on the device;
+// the host reads them every `sync_every` iterations (SolverOptions). Then, per iteration: the divergence
 // check, a test evaluation when due (each epoch, or every eval_every iterations, and at the end),
 // one IterationRecord to every observer, a checkpoint when due (each epoch, or every
 // checkpoint_every iterations, and at the end), and the stop flag (SIGINT: a checkpoint, then
@@ -33,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -76,6 +78,16 @@ struct SolverOptions {
   bool dynamic_loss_scale = false;
   double initial_loss_scale = 65536.0;
   int64_t loss_scale_growth_interval = 2000;
+  // Iterations between host reads of the training figures (each step's loss, top-1 hits and skip
+  // flag). In between they go into a log on the device (kernels/step_log.h) and the host enqueues
+  // the next iteration without waiting for the device; a read also comes before each evaluation
+  // and checkpoint and at the last iteration. The records are then processed in order exactly as
+  // if each had been read at once: metrics, progress, divergence and checkpoints are unchanged.
+  // What moves: a stop (SIGINT), a divergence or a callback's stop takes effect at the read, up
+  // to sync_every - 1 iterations after the one it names (a diverged run writes no checkpoint),
+  // and the records of a window share its mean time. Dynamic loss scaling needs each step's
+  // outcome before the next step: it takes 1.
+  int64_t sync_every = 1;
 };
 
 class Solver {
@@ -117,13 +129,24 @@ class Solver {
   int resumed_world_size() const { return resumed_world_size_; }
 
  private:
+  // An iteration enqueued on the device whose figures the host has not read yet.
+  struct Launched {
+    double lr = 0, momentum = 0;
+    double samples = 0;  // the batch size (data parallel: this rank's, then the global one)
+    // Filled by read_window():
+    double loss = 0, hits = 0, seconds = 0;
+    bool applied = true;
+  };
   void resume_from(const std::string& folder);
-  IterationRecord train_iteration();
+  void launch_iteration();
+  bool read_due() const;
+  std::vector<Launched> read_window();     // the launched iterations' figures, in order
+  IterationRecord settle(const Launched&);  // the bookkeeping of the next iteration
   Batch next_batch();
   bool diverged(const IterationRecord& r);  // sets message_
   SolverStatus interrupt();
-  bool eval_due() const;
-  bool checkpoint_due() const;
+  bool eval_due(int64_t iteration) const;
+  bool checkpoint_due(int64_t iteration) const;
   int rank() const { return options_.comm ? options_.comm->rank() : 0; }
   int world_size() const { return options_.comm ? options_.comm->world_size() : 1; }
   void reduce_gradients();
@@ -148,7 +171,10 @@ class Solver {
   std::string message_;
   std::unique_ptr<GradReducer> reducer_;                // data parallel only
   std::unordered_map<Parameter*, size_t> param_index_;  // in the reducer's arena
-  bool stop_requested_ = false;                         // this iteration: SIGINT on some rank
+  bool stop_requested_ = false;  // at the last read: SIGINT on some rank
+  std::vector<Launched> window_;  // launched since the last read
+  Tensor step_log_;               // f64 [sync_every, 3] on the model's device
+  std::chrono::steady_clock::time_point window_start_;
   int resumed_world_size_ = 1;
 };
 

@@ -251,6 +251,9 @@ std::vector<Field> LoopSettings::fields() {
   return {{"eval_every", &eval_every, "Iterations between evaluations (0: each epoch)"},
           {"eval_batches", &eval_batches, "Batches per evaluation (-1: all)"},
           {"log_every", &log_every, "Iterations between metrics rows and log lines"},
+          {"sync_every", &sync_every,
+           "Iterations between host reads of the loss, top-1 and step-skip flag; they stay on the "
+           "device in between (0: log_every on a GPU, 1 on the CPU and with f16)"},
           {"checkpoint_every", &checkpoint_every,
            "Iterations between checkpoints (0: each epoch, -1: at the end)"},
           {"keep_checkpoints", &keep_checkpoints, "Checkpoints kept (0: all)"},
@@ -262,11 +265,22 @@ void LoopSettings::validate() const {
   if (eval_every < 0) bad("eval_every", "must be >= 0");
   if (eval_batches == 0 || eval_batches < -1) bad("eval_batches", "must be positive, or -1 (all)");
   if (log_every < 0) bad("log_every", "must be >= 0");
+  if (sync_every < 0) bad("sync_every", "must be >= 0");
   if (checkpoint_every < -1) bad("checkpoint_every", "must be >= -1");
   if (keep_checkpoints < 0 || keep_checkpoints > 1000000) bad("keep_checkpoints", "must be >= 0");
   if (tensorboard && !tensorboard_available())
     bad("tensorboard", "needs a minidl built with protobuf (Debian's libprotobuf-dev and "
                        "protobuf-compiler; tools/setup.sh installs them)");
+}
+
+int64_t LoopSettings::sync_every_for(Device device, bool dynamic_loss_scale) const {
+  if (dynamic_loss_scale) {
+    if (sync_every > 1) bad("sync_every", "must be 1 (or 0) with precision f16: dynamic loss scaling "
+                                          "needs each step's outcome before the next step");
+    return 1;
+  }
+  if (sync_every > 0) return sync_every;
+  return device.is_cuda() ? std::max<int64_t>(log_every, 1) : 1;
 }
 
 std::vector<Field> DistSettings::fields() {

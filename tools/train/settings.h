@@ -114,11 +114,15 @@ struct LoopSettings {
   int64_t eval_every = 0;     // iterations between evaluations; 0: each epoch
   int64_t eval_batches = -1;  // -1: the whole test set
   int64_t log_every = 50;
+  int64_t sync_every = 0;        // SolverOptions::sync_every; 0: sync_every_for()
   int64_t checkpoint_every = 0;  // 0: each epoch; -1: at the end only
   int64_t keep_checkpoints = 3;  // 0 keeps all
   bool tensorboard = false;      // also RUN/tensorboard/events.out.tfevents.* (optim/event_file.h)
   std::vector<Field> fields();
   void validate() const;
+  // The Solver's sync_every: the setting, or for 0, log_every on a GPU (where a read waits for the
+  // device) and 1 on the CPU (where it costs nothing); 1 with f16's dynamic loss scaling.
+  int64_t sync_every_for(Device device, bool dynamic_loss_scale) const;
 };
 
 // Data parallel across processes (docs/distributed.md). Rank and world size come from the launcher

@@ -130,6 +130,7 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   o.bucket_bytes = static_cast<size_t>(s.dist.bucket_mb * (1 << 20));
   o.overlap = s.dist.overlap;
   o.dynamic_loss_scale = s.run.precision == "f16";  // docs/precision.md
+  o.sync_every = s.loop.sync_every_for(ranks.device, o.dynamic_loss_scale);
   Solver solver(*net, loss, opt, *lr, *mom, *train, test.get(), o);
   std::vector<std::string> skipped;
   std::string resumed_from;
