@@ -23,8 +23,9 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, bool pinned
   return t;
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, MemoryFormat format) {
-  Tensor t = empty(shape, dtype, device);
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, MemoryFormat format,
+                     bool pinned) {
+  Tensor t = empty(shape, dtype, device, pinned);
   if (format == MemoryFormat::channels_last) t.strides_ = channels_last_strides(shape);
   return t;
 }

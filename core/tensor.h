@@ -27,7 +27,8 @@ class Tensor {
 
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu(),
                       bool pinned = false);
-  static Tensor empty(const Shape& shape, DType dtype, Device device, MemoryFormat format);
+  static Tensor empty(const Shape& shape, DType dtype, Device device, MemoryFormat format,
+                      bool pinned = false);
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
                      Device device = Device::cpu());

@@ -79,11 +79,16 @@ HostBatch Loader::Impl::build(int64_t g) {
   const bool pinned = opt.device.is_cuda();
   HostBatch hb;
   hb.images = Tensor::empty({n, sample_shape[0], sample_shape[1], sample_shape[2]}, DType::f32,
-                            Device::cpu(), pinned);
+                            Device::cpu(), opt.memory_format, pinned);
   hb.labels = Tensor::empty({n}, DType::i64, Device::cpu(), pinned);
   hb.indices = Tensor::from_vector(idx, {n});
   float* out = hb.images.data<float>();
   int64_t* labels = hb.labels.data<int64_t>();
+  // Channels-last: each sample is transformed into `chw`, then written HWC in its place (sample k
+  // still owns elements [k * per, (k + 1) * per) of an NHWC batch).
+  const bool nhwc = opt.memory_format == MemoryFormat::channels_last;
+  const int64_t C = sample_shape[0], HW = sample_shape[1] * sample_shape[2];
+  std::vector<float> chw(nhwc ? static_cast<size_t>(per) : 0);
   for (int64_t k = 0; k < n; ++k) {
     Sample s = dataset->get(idx[k]);
     Shape want = transform.output_shape(s.image.shape());
@@ -93,7 +98,14 @@ HostBatch Loader::Impl::build(int64_t g) {
     MINIDL_CHECK(s.label >= 0 && s.label < dataset->num_classes(), dataset->name(), ": label ",
                  s.label, " of sample ", idx[k], " is out of range [0, ", dataset->num_classes(),
                  ")");
-    transform.apply(s.image, opt.seed, epoch, idx[k], out + k * per);
+    float* dst = out + k * per;
+    if (!nhwc) {
+      transform.apply(s.image, opt.seed, epoch, idx[k], dst);
+    } else {
+      transform.apply(s.image, opt.seed, epoch, idx[k], chw.data());
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < HW; ++i) dst[i * C + c] = chw[c * HW + i];
+    }
     labels[k] = s.label;
   }
   return hb;

@@ -68,6 +68,10 @@ struct LoaderOptions {
   int rank = 0, world_size = 1;  // distributed sharding (data/sampler.h)
   ShardMode shard_mode = ShardMode::pad;
   bool resident = false;
+  // The layout of the batches' images: contiguous (NCHW) or channels_last (NHWC, for a model set
+  // to channels_last: docs/layers.md, "Memory format"). The samples are transformed as ever and
+  // written in this layout.
+  MemoryFormat memory_format = MemoryFormat::contiguous;
 };
 
 class Loader {

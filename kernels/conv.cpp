@@ -120,10 +120,19 @@ void check_cudnn_geometry(const ConvGeometry& g) {
   to_int32(g.DW, "cuDNN convolution: dilation_w");
 }
 
+// x with one channel (or 1x1 images) is NCHW and NHWC at once: the output's layout (y, or dy in
+// backward) then says which the convolution runs in (a channels-last model's first layer on
+// grey images).
+static void take_layout_from(ConvGeometry& g, const Tensor& x, const Tensor& out) {
+  if (!g.channels_last && x.is_contiguous(MemoryFormat::channels_last) && is_channels_last(out))
+    g.channels_last = true;
+}
+
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
                     const ConvParams& p) {
   const char* op = "conv2d_forward";
   ConvGeometry g = conv_geometry(op, x, w, p);
+  take_layout_from(g, x, y);
   if (b.defined()) check_param(op, x, b, "b", {g.O});
   check_like_x(op, x, g, y, "y", {g.N, g.O, g.OH, g.OW});
   if (y.numel() == 0) return;
@@ -134,6 +143,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
                      const Tensor& dw, const Tensor& db, const ConvParams& p) {
   const char* op = "conv2d_backward";
   ConvGeometry g = conv_geometry(op, x, w, p);
+  take_layout_from(g, x, dy);
   check_like_x(op, x, g, dy, "dy", {g.N, g.O, g.OH, g.OW});
   if (dx.defined()) check_like_x(op, x, g, dx, "dx", x.shape());
   if (dw.defined()) check_param(op, x, dw, "dw", w.shape());

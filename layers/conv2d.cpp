@@ -47,12 +47,18 @@ Tensor Conv2d::forward(const Tensor& x) {
   check_input(x);
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == opts_.in_, where(), ": expected input [N, ", opts_.in_,
                ", H, W], got ", shape_str(x.shape()));
-  // The CPU convolution reads NCHW; CUDA takes either layout and answers in the same.
-  Tensor xin = x.device().is_cpu() ? x.contiguous() : match_layout(x, x);
   const ConvParams& p = opts_.p_;
   int64_t OH = conv_output_size(x.size(2), opts_.kh_, p.stride_h, p.pad_h, p.dilation_h);
   int64_t OW = conv_output_size(x.size(3), opts_.kw_, p.stride_w, p.pad_w, p.dilation_w);
-  Tensor y = empty_like_layout({x.size(0), opts_.out_, OH, OW}, xin);
+  const Shape y_shape{x.size(0), opts_.out_, OH, OW};
+  Tensor xin, y;
+  if (memory_format_ == MemoryFormat::channels_last) {  // NHWC in and out, whatever x was
+    xin = x.contiguous(MemoryFormat::channels_last);
+    y = Tensor::empty(y_shape, x.dtype(), x.device(), MemoryFormat::channels_last);
+  } else {  // the layout given on CUDA; NCHW on the CPU, as the models were measured there
+    xin = x.device().is_cpu() ? x.contiguous() : match_layout(x, x);
+    y = empty_like_layout(y_shape, xin);
+  }
   // In bf16 / f16 (compute_precision): operands and result rounded, the sums in f32.
   const DType pr = active_precision(xin, precision_);
   xin = rounded_to(xin, pr);
@@ -67,8 +73,12 @@ Tensor Conv2d::backward(const Tensor& dy) {
   check_cached(x_);
   Tensor x = x_;
   x_ = Tensor();
-  Tensor d = match_layout(dy, x);
-  Tensor dx = input_grad_ ? empty_like_layout(x.shape(), x) : Tensor();
+  // dy and dx in the forward's layout (channels_last: NHWC, even where x's single channel makes
+  // NCHW and NHWC one layout).
+  const MemoryFormat f =
+      memory_format_ == MemoryFormat::channels_last ? MemoryFormat::channels_last : x.memory_format();
+  Tensor d = dy.contiguous(f);
+  Tensor dx = input_grad_ ? Tensor::empty(x.shape(), x.dtype(), x.device(), f) : Tensor();
   const DType pr = active_precision(x, precision_);
   if (pr == DType::f32) {
     conv2d_backward(x, weight_->value, d, dx, weight_->grad, bias_ ? bias_->grad : Tensor(),

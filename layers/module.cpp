@@ -100,6 +100,10 @@ void Module::set_compute_precision(DType precision) {
   visit([precision](Module& m) { m.precision_ = precision; });
 }
 
+void Module::set_memory_format(MemoryFormat format) {
+  visit([format](Module& m) { m.memory_format_ = format; });
+}
+
 // ---- parameters and buffers ----
 
 // Throws unless `value` is defined and `name` is new among this module's `kind`s.

@@ -130,6 +130,15 @@ class Module {
   void set_compute_precision(DType precision);
   DType compute_precision() const { return precision_; }
 
+  // The layout of 4-d activations (docs/layers.md, "Memory format"). contiguous (the default):
+  // each layer answers in the layout it is given (Conv2d on the CPU: NCHW). channels_last: Conv2d
+  // converts its input to NHWC if it is not (once, at the first convolution) and writes NHWC, so
+  // every activation and gradient after it is NHWC, as PyTorch's model.to(memory_format=
+  // torch.channels_last) gives; the other layers follow the layout they are given. Sets this
+  // module and every descendant.
+  void set_memory_format(MemoryFormat format);
+  MemoryFormat memory_format() const { return memory_format_; }
+
  protected:
   // Registration (call from constructors). The value becomes a Parameter with a zero gradient of
   // the same shape, dtype and device.
@@ -159,6 +168,7 @@ class Module {
 
   bool input_grad_ = true;
   DType precision_ = DType::f32;
+  MemoryFormat memory_format_ = MemoryFormat::contiguous;
 
  private:
   void attach(const std::string& name, std::shared_ptr<Module> module);

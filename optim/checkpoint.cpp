@@ -127,9 +127,11 @@ const std::vector<std::string>& resume_changeable_keys() {
   // the data-parallel keys too: a bucket's all-reduce sums the same values whatever the bucket's
   // size, whether it starts during backward, over which backend, with which timeout
   // sync_every: when the host reads the figures, not what they are
+  // memory_format: how the activations lie in memory, not the model (the sums' order, and so the
+  // last bits, may differ, as with deterministic)
   static const std::vector<std::string> keys = {
-      "threads", "workers",  "out",     "verify_images", "deterministic",
-      "dist",    "bucket_mb", "overlap", "dist_timeout",  "sync_every"};
+      "threads",  "workers",      "out",        "verify_images", "deterministic", "dist",
+      "bucket_mb", "overlap",     "dist_timeout", "sync_every",  "memory_format"};
   return keys;
 }
 

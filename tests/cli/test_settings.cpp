@@ -96,6 +96,8 @@ TEST(Settings, ValidationNamesTheKey) {
        "'model_options'"},
       {[](Settings& s) { s.run.device = "tpu"; }, "unknown device 'tpu'"},
       {[](Settings& s) { s.run.precision = "fp8"; }, "'precision' is 'fp8'; known: f32, bf16, f16"},
+      {[](Settings& s) { s.run.memory_format = "nhwc"; },
+       "'memory_format' is 'nhwc'; known: contiguous, channels_last"},
       {[](Settings& s) { s.loop.eval_batches = 0; }, "'eval_batches'"},
       {[](Settings& s) { s.schedule.lr = ""; }, "'lr' must be a schedule"},
       {[](Settings& s) { s.run.out = "runs/\xff"; }, "'out' is not valid UTF-8"},

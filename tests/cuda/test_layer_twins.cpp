@@ -9,6 +9,7 @@
 #include "kernels/conv.h"
 #include "layers/fusion.h"
 #include "layers/layers.h"
+#include "models/registry.h"
 #include "tests/optim/sgd_test_util.h"  // bytes_of
 #include "tests/testing.h"
 
@@ -263,6 +264,30 @@ TEST_F(LayerTwin, Blocks) {
           return d;
         },
         x, {1e-4, 1e-3}, cl);
+  }
+}
+
+// A whole network set to channels_last on the GPU (NHWC from the first convolution on, cuDNN's
+// NHWC kernels) against the same network in NCHW on the CPU, given the same NCHW batch.
+TEST_F(LayerTwin, ChannelsLastModelEqualsCpuNchw) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  for (const char* name : {"resnet20", "densenet40"}) {
+    SCOPED_TRACE(name);
+    ModelArgs args{3, 32, 10, {}};
+    if (std::string(name) == "densenet40") args.options["dropout"] = "0";
+    std::shared_ptr<Module> cpu = make_model(name, args), gpu = make_model(name, args);
+    gpu->load_state_dict(cpu->state_dict());
+    gpu->set_memory_format(MemoryFormat::channels_last);
+    gpu->to(kGpu);
+    Tensor x = random_tensor({8, 3, 32, 32}, 3), dy = random_tensor({8, 10}, 4);
+    Tensor yc = cpu->forward(x), yg = gpu->forward(x.to(kGpu));
+    EXPECT_TRUE(all_close(yg, yc, 1e-4, 1e-3)) << "logits";
+    Tensor dxc = cpu->backward(dy), dxg = gpu->backward(dy.to(kGpu));
+    EXPECT_TRUE(dxg.is_contiguous(MemoryFormat::channels_last)) << "dx left channels-last";
+    EXPECT_TRUE(all_close(dxg, dxc, 1e-4, 1e-3)) << "dx";
+    auto pc = cpu->parameters(), pg = gpu->parameters();
+    for (size_t i = 0; i < pc.size(); ++i)
+      EXPECT_TRUE(all_close(pg[i]->grad, pc[i]->grad, 1e-3, 1e-2)) << pc[i]->name;
   }
 }
 

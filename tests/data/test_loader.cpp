@@ -234,6 +234,27 @@ TEST(Loader, ResidentPathEqualsWorkerPath) {
                       "only crops, flips and normalisation");
 }
 
+// memory_format channels_last: NHWC batches holding the same values, from the workers and the
+// resident path (70 samples, batches of 32: the last one partial).
+TEST(Loader, ChannelsLastBatchesHoldTheSameValues) {
+  auto ds = cifar_like(70);
+  LoaderOptions opt;
+  opt.batch_size = 32, opt.seed = 21;
+  Loader nchw(ds, cifar_train(), opt);
+  opt.memory_format = MemoryFormat::channels_last;
+  Loader workers(ds, cifar_train(), opt);
+  opt.resident = true;
+  Loader resident(ds, cifar_train(), opt);
+  for (int i = 0; i < 5; ++i) {
+    Batch want = nchw.next(), a = workers.next(), b = resident.next();
+    EXPECT_TRUE(want.images.is_contiguous());
+    EXPECT_EQ(a.images.memory_format(), MemoryFormat::channels_last) << i;
+    EXPECT_EQ(b.images.memory_format(), MemoryFormat::channels_last) << i;
+    expect_same(a, want, "workers " + std::to_string(i));
+    expect_same(b, want, "resident " + std::to_string(i));
+  }
+}
+
 TEST(AugmentBatch, ChecksItsArguments) {
   auto ds = cifar_like(4);
   CropFlipNormalize p = cifar_train().params({3, 32, 32}, 0, 0);

@@ -154,5 +154,56 @@ TEST(ModelZoo, FusedModelEqualsUnfusedBitForBit) {
   }
 }
 
+// max |a - b| relative to max |b|: the two layouts sum in different orders (oneDNN's NHWC and NCHW
+// kernels), f32 rounding carried through batch norm in training mode.
+double relative_error(const Tensor& a, const Tensor& b) {
+  std::vector<float> av = a.contiguous().to_vector<float>(), bv = b.contiguous().to_vector<float>();
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < av.size(); ++i) {
+    diff = std::max(diff, std::fabs(double(av[i]) - bv[i]));
+    scale = std::max(scale, std::fabs(double(bv[i])));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+// set_memory_format(channels_last): the same model on the same NCHW batch gives the same logits,
+// gradients and running statistics, and its input gradient comes back NHWC (the layout went through
+// to the first convolution's backward). Dropout off: its mask follows memory order.
+TEST(ModelZoo, ChannelsLastModelEqualsNchw) {
+  struct Case {
+    const char* name;
+    ModelArgs args;
+  };
+  ModelArgs b = cifar10(), no_dropout = cifar10();
+  b.options["shortcut"] = "B";
+  no_dropout.options["dropout"] = "0";
+  for (const Case& c : {Case{"lenet", {1, 28, 10, {}}}, Case{"cifar3", cifar10()},
+                        Case{"resnet20", cifar10()}, Case{"resnet20", b},
+                        Case{"densenet40", no_dropout}, Case{"resnet18", {3, 64, 10, {}}}}) {
+    const std::string what = std::string(c.name) + " " + std::to_string(c.args.in_channels);
+    auto plain = make_model(c.name, c.args), nhwc = make_model(c.name, c.args);
+    nhwc->load_state_dict(plain->state_dict());
+    nhwc->set_memory_format(MemoryFormat::channels_last);
+    EXPECT_EQ(nhwc->memory_format(), MemoryFormat::channels_last);
+    const int64_t n = 4, s = c.args.image_size;
+    Tensor x = testing::random_tensor({n, c.args.in_channels, s, s}, 5);
+    Tensor y_plain = plain->forward(x), y_nhwc = nhwc->forward(x);
+    EXPECT_LT(relative_error(y_nhwc, y_plain), 1e-4) << what << " logits";
+    Tensor dy = testing::random_tensor({n, 10}, 6);
+    Tensor dx_plain = plain->backward(dy), dx_nhwc = nhwc->backward(dy);
+    if (c.args.in_channels > 1) EXPECT_EQ(dx_nhwc.memory_format(), MemoryFormat::channels_last) << what;
+    EXPECT_TRUE(dx_plain.is_contiguous()) << what;
+    EXPECT_LT(relative_error(dx_nhwc, dx_plain), 1e-4) << what << " dx";
+    auto pp = plain->parameters(), pn = nhwc->parameters();
+    ASSERT_EQ(pp.size(), pn.size());
+    for (size_t i = 0; i < pp.size(); ++i)
+      EXPECT_LT(relative_error(pn[i]->grad, pp[i]->grad), 1e-3) << what << " " << pp[i]->name;
+    auto bp = plain->buffers(), bn = nhwc->buffers();
+    for (size_t i = 0; i < bp.size(); ++i)
+      if (bp[i]->value.dtype() == DType::f32)
+        EXPECT_LT(relative_error(bn[i]->value, bp[i]->value), 1e-4) << what << " " << bp[i]->name;
+  }
+}
+
 }  // namespace
 }  // namespace minidl

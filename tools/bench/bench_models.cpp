@@ -7,6 +7,7 @@
 //
 //   build/release/tools/minidl_bench_models [--models lenet,resnet20,resnet56] [--batch 128]
 //       [--threads N] [--device cpu|cuda] [--runs 10] [--min-time 2] [--warmup 3] [--profile]
+//       [--memory-format contiguous|channels_last]
 //
 // Each run times `iters` iterations (1 on the CPU, 10 on a GPU, ended by a synchronize) after
 // `warmup` untimed ones; at least `runs` runs and `min-time` seconds of them (so that a short
@@ -64,6 +65,7 @@ struct Options {
   int runs = 10, warmup = 3, iters = 0;  // iters 0: 1 on the CPU, 10 on a GPU
   int min_time = 2;                      // seconds of timed runs, at least
   bool profile = false;
+  MemoryFormat memory_format = MemoryFormat::contiguous;  // the model's and the batch's layout
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -108,11 +110,13 @@ struct Trainer {
   Trainer(const NetSpec& spec, const Options& o) {
     ModelArgs args{spec.channels, spec.size, spec.classes, {}};
     net = make_model(spec.name, args);
+    net->set_memory_format(o.memory_format);
     net->to(o.device);
     net->train();
     net->set_input_grad(false);
     x = Tensor::empty({o.batch, spec.channels, spec.size, spec.size}, DType::f32, o.device);
     uniform_(x, -1.f, 1.f, /*seed=*/7, /*offset=*/0);
+    x = x.contiguous(o.memory_format);  // as the loader hands it out
     std::vector<int64_t> l(static_cast<size_t>(o.batch));
     for (size_t i = 0; i < l.size(); ++i) l[i] = static_cast<int64_t>((i * 7 + 3) % spec.classes);
     labels = Tensor::from_vector(l, {o.batch}).to(o.device);
@@ -344,11 +348,15 @@ Options parse(int argc, char** argv) {
       o.iters = number();
     else if (a == "--profile")
       o.profile = true;
-    else
+    else if (a == "--memory-format") {
+      const std::string v = value();
+      MINIDL_CHECK(v == "contiguous" || v == "channels_last", "--memory-format '", v,
+                   "' is unknown; known: contiguous, channels_last");
+      o.memory_format = v == "channels_last" ? MemoryFormat::channels_last : MemoryFormat::contiguous;
+    } else
       MINIDL_FAIL("unknown flag '", a,
                   "' (known: --models, --batch, --threads, --device, --runs, --min-time, --warmup, "
-                  "--iters, "
-                  "--profile)");
+                  "--iters, --profile, --memory-format)");
   }
   MINIDL_CHECK(o.batch > 0 && o.runs > 0 && o.warmup >= 1 && o.iters >= 0,
                "--batch and --runs must be positive, --warmup at least 1");
@@ -373,7 +381,8 @@ int main(int argc, char** argv) {
     std::printf("minidl model benchmark (%s build) on %s", MINIDL_WITH_CUDA ? "CUDA" : "CPU-only",
                 o.device.str().c_str());
     if (!o.device.is_cuda()) std::printf(" (%d threads)", num_threads());
-    std::printf(": zero_grad + forward + loss + backward + SGD step, synthetic data\n");
+    std::printf(": zero_grad + forward + loss + backward + SGD step, synthetic data, %s\n",
+                o.memory_format == MemoryFormat::channels_last ? "channels_last" : "contiguous");
     std::printf("cpu isa: %s\n", cpu_isa_summary().c_str());
     if (!o.device.is_cuda())
       std::printf("cpu convolutions: %s (MINIDL_CPU_CONV=onednn|reference)\n",

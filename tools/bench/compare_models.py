@@ -5,7 +5,7 @@ the range over the rounds in brackets) and the minidl / PyTorch ratio of the med
 
     /usr/bin/python3 tools/bench/compare_models.py --bench build/release/tools/minidl_bench_models \
         [--device cpu|cuda] [--threads 2] [--rounds 3] [--models lenet,resnet20,resnet56] [--batch 128] \
-        [--profile] [--wait-idle 600]
+        [--profile] [--wait-idle 600] [--memory-format contiguous|channels_last]
 
 Models: lenet, resnet20, resnet56, resnet50 (3x224x224, 1000 classes), wrn28_10 (torch_models.py's NETS).
 
@@ -120,11 +120,13 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--runs", type=int, default=10, help="timed runs per network in each program")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--memory-format", default="contiguous", choices=["contiguous", "channels_last"],
+                    help="both programs' layout of the activations")
     ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                     help="before each program, wait up to SECONDS for the CPUs to be < 10%% busy")
     args = ap.parse_args()
     common = ["--models", args.models, "--device", args.device, "--runs", str(args.runs),
-              "--batch", str(args.batch)]
+              "--batch", str(args.batch), "--memory-format", args.memory_format]
     env = dict(os.environ)
     if args.device == "cpu":
         common += ["--threads", str(args.threads)]

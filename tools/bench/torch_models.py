@@ -2,7 +2,7 @@
 """PyTorch's figures for the rows of minidl_bench_models: images per second of one SGD iteration
 (zero_grad, forward, cross-entropy, backward, step) at batch 128 on synthetic data.
 
-    /usr/bin/python3 tools/bench/torch_models.py --threads 2 [--profile]
+    /usr/bin/python3 tools/bench/torch_models.py --threads 2 [--profile] [--memory-format channels_last]
     python3 tools/bench/torch_models.py --device cuda         # on a GPU machine
 
 The networks in plain PyTorch, as minidl's registry builds them: LeNet as Caffe's (conv 20 5x5,
@@ -161,11 +161,12 @@ def sync(dev):
 
 
 class Trainer:
-    def __init__(self, name, batch, dev):
+    def __init__(self, name, batch, dev, memory_format=torch.contiguous_format):
         c, size, classes = NETS[name]
-        self.net = make(name).to(dev).train()
+        self.net = make(name).to(dev, memory_format=memory_format).train()
         gen = torch.Generator().manual_seed(7)
-        self.x = (torch.rand(batch, c, size, size, generator=gen) * 2 - 1).to(dev)
+        x = (torch.rand(batch, c, size, size, generator=gen) * 2 - 1).to(dev)
+        self.x = x.contiguous(memory_format=memory_format)
         self.labels = ((torch.arange(batch) * 7 + 3) % classes).to(dev)
         self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         self.loss = None
@@ -307,7 +308,8 @@ def profile(t, name, batch, dev, step_seconds, reps=5):
 
 
 def bench(name, args, dev):
-    t = Trainer(name, args.batch, dev)
+    fmt = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
+    t = Trainer(name, args.batch, dev, fmt)
     iters = args.iters or (10 if dev.type == "cuda" else 1)
     for _ in range(args.warmup):
         t.step()
@@ -342,6 +344,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--iters", type=int, default=0, help="iterations per run (0: 1 on cpu, 10 on cuda)")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--memory-format", default="contiguous", choices=["contiguous", "channels_last"],
+                    help="the model's and the batch's layout (torch.channels_last)")
     args = ap.parse_args()
     dev = torch.device(args.device)
     if args.threads:
@@ -350,7 +354,7 @@ def main():
         torch.backends.cudnn.benchmark = True
     threads = "" if dev.type == "cuda" else f" ({torch.get_num_threads()} threads)"
     print(f"PyTorch {torch.__version__} model benchmark on {dev}{threads}: zero_grad + forward + "
-          f"loss + backward + SGD step, synthetic data", flush=True)
+          f"loss + backward + SGD step, synthetic data, {args.memory_format}", flush=True)
     torch.manual_seed(0)
     for name in args.models.split(","):
         if name not in NETS:

@@ -115,6 +115,7 @@ static LoaderOptions loader_options(const DataSettings& s, const RunSettings& ru
   o.seed = static_cast<uint64_t>(run.seed);
   o.workers = static_cast<int>(s.workers);
   o.device = run.parsed_device();
+  o.memory_format = run.parsed_memory_format();
   return o;
 }
 
@@ -175,6 +176,7 @@ std::shared_ptr<Module> make_experiment_model(const ModelSettings& s, const RunS
     usage_guard([&] { net->load_state_dict(weights); });
   }
   net->set_compute_precision(parse_precision(run.precision));
+  net->set_memory_format(run.parsed_memory_format());
   net->to(run.parsed_device());
   return net;
 }

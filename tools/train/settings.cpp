@@ -226,14 +226,22 @@ std::vector<Field> RunSettings::fields() {
            "CUDA: only deterministic cuDNN algorithms, so a GPU run repeats bit for bit"},
           {"precision", &precision,
            "Convolutions and GEMMs: f32, or bf16 / f16 with f32 accumulation (BN, loss, weights "
-           "f32; f16 scales the loss dynamically)"}};
+           "f32; f16 scales the loss dynamically)"},
+          {"memory_format", &memory_format,
+           "Activations' layout: contiguous (NCHW) or channels_last (NHWC, from the loader "
+           "through every layer)"}};
 }
 
 void RunSettings::validate() const {
   if (seed < 0) bad("seed", "must be >= 0");
   if (threads < 0 || threads > 4096) bad("threads", "must be in [0, 4096]");
   one_of("precision", precision, {"f32", "bf16", "f16"});
+  one_of("memory_format", memory_format, {"contiguous", "channels_last"});
   parsed_device();
+}
+
+MemoryFormat RunSettings::parsed_memory_format() const {
+  return memory_format == "channels_last" ? MemoryFormat::channels_last : MemoryFormat::contiguous;
 }
 
 Device RunSettings::parsed_device() const {

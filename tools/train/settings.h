@@ -18,6 +18,7 @@
 
 #include "core/device.h"
 #include "core/shape.h"
+#include "core/tensor.h"
 #include "optim/sgd.h"
 
 namespace minidl::cli {
@@ -101,9 +102,13 @@ struct RunSettings {
   // Convolutions and GEMMs in f32, or bf16 / f16 with f32 accumulation; f16 scales the loss
   // dynamically (docs/precision.md)
   std::string precision = "f32";
+  // The activations' layout: contiguous (NCHW) or channels_last (NHWC from the loader through
+  // every layer: docs/layers.md, "Memory format")
+  std::string memory_format = "contiguous";
   std::vector<Field> fields();
   void validate() const;
   Device parsed_device() const;  // throws UsageError when unknown or absent
+  MemoryFormat parsed_memory_format() const;
   // The process-wide compute settings: set_num_threads(threads) when threads > 0, and
   // set_conv_deterministic(deterministic).
   void apply_compute() const;

@@ -42,6 +42,7 @@ int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
   SoftmaxCrossEntropy loss;
   Tensor x = Tensor::empty({batch, shape[0], shape[1], shape[2]}, DType::f32, dev);
   normal_(x, 0.f, 1.f, 7, 0);
+  x = x.contiguous(s.run.parsed_memory_format());  // as the loader would hand it out
   std::vector<int64_t> lab(static_cast<size_t>(batch));
   for (int64_t i = 0; i < batch; ++i) lab[static_cast<size_t>(i)] = i % a.classes;
   Tensor labels = Tensor::from_vector(lab, {batch}).to(dev);
@@ -73,8 +74,9 @@ int run_bench(const SettingsFlags& flags, const BenchArgs& a) {
     return v[v.size() / 2];
   };
   double mf = median(fwd), mb = median(bwd), ms = median(step), total = mf + mb + ms;
-  std::printf("%s, input %s, batch %lld, %s (%d threads), %lld parameters\n", s.model.model.c_str(),
-              a.shape.c_str(), static_cast<long long>(batch), dev.str().c_str(), num_threads(),
+  std::printf("%s, input %s, batch %lld, %s (%d threads), %s, %lld parameters\n",
+              s.model.model.c_str(), a.shape.c_str(), static_cast<long long>(batch),
+              dev.str().c_str(), num_threads(), s.run.memory_format.c_str(),
               static_cast<long long>(net->parameter_count()));
   std::printf("cpu isa: %s\n", cpu_isa_summary().c_str());
   if (!dev.is_cuda()) std::printf("cpu convolutions: %s\n", cpu_conv_name(cpu_conv()));
