@@ -9,7 +9,7 @@
 #                                     (GPU_CHECK_DEADLINE seconds, 480 by default), in this order:
 #                                     1. minidl_test_cuda (the CUDA twins)
 #                                     2. compute-sanitizer memcheck over a subset of them
-#                                     3. GPU benchmarks: kernels, fused SGD, three models beside PyTorch's
+#                                     3. GPU benchmarks: kernels, fused SGD, three models (NCHW, channels-last) beside PyTorch's
 #                                     4. the CPU suites, while time remains
 #                                     and writes OUTDIR/report.md and OUTDIR/report.json after every step
 #                                     (a run cut off still leaves what it did), logs under OUTDIR/logs/.
@@ -401,30 +401,38 @@ AWK_ALLREDUCE='/^ +[0-9]+ [KMG]B / { printf "NCCL all-reduce f32 %s %s, %s\t%s\t
   /^minidl all-reduce benchmark/ { ranks = $6 " rank(s)" }'
 # shellcheck disable=SC2016
 # minidl_bench_models / torch_models.py: the img/s of the row.
+# (fmt: the memory format, named after the batch.)
 AWK_MODELS='/ img\/s / { b = $4; sub(":", "", b)
-  for (i = 1; i < NF; i++) if ($(i + 1) == "img/s") { printf "%s batch %s\t%s\timg/s\t\n", $1, b, $i; exit } }'
+  for (i = 1; i < NF; i++) if ($(i + 1) == "img/s") { printf "%s batch %s %s\t%s\timg/s\t\n", $1, b, fmt, $i; exit } }'
 
-# Three models' training img/s (f32): minidl's, then PyTorch's where python3 has torch with CUDA.
+# Three models' training img/s (f32), NCHW and then channels-last (each network NHWC throughout,
+# PyTorch's model.to(memory_format=torch.channels_last)): minidl's, then PyTorch's where python3 has
+# torch with CUDA. The channels-last rows come last, so the deadline cuts them first.
 models() {
-  local spec m b n v_m v_t args=(--device cuda --warmup 2 --runs 3 --iters 5)
-  for spec in resnet56:512 resnet50:256 wrn28_10:128; do
-    m=${spec%:*} b=${spec#*:}
-    v_m="" v_t="" n=${#F_VALUE[@]}
-    bench "models_${m}_bs${b}_minidl" 120 "$AWK_MODELS" "$BUNDLE/bin/minidl_bench_models" --models "$m" \
-      --batch "$b" --min-time 0 "${args[@]}" && [ ${#F_VALUE[@]} -gt "$n" ] && v_m=${F_VALUE[$n]}
-    if [ "$TORCH_CUDA" = 1 ]; then
-      # PyTorch with its own library paths (its wheels' RPATHs), not the bundle's.
-      n=${#F_VALUE[@]}
-      bench "models_${m}_bs${b}_pytorch" 120 "$AWK_MODELS" env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" \
-        python3 "$SRC/tools/bench/torch_models.py" --models "$m" --batch "$b" --min-time 0 "${args[@]}" &&
-        [ ${#F_VALUE[@]} -gt "$n" ] && v_t=${F_VALUE[$n]}
-    else
-      not_run 3 "models_${m}_bs${b}_pytorch" "$TORCH_WHY"
-    fi
-    if [ -n "$v_m" ] && [ -n "$v_t" ]; then
-      figure models "$m batch $b minidl / PyTorch" "$(awk -v a="$v_m" -v b="$v_t" 'BEGIN { printf "%.2f", a / b }')" ratio
-      write_report
-    fi
+  local fmt spec m b n v_m v_t args=(--device cuda --warmup 2 --runs 3 --iters 5) awk_fmt
+  for fmt in contiguous channels_last; do
+    awk_fmt="BEGIN { fmt = \"$fmt\" } $AWK_MODELS"
+    for spec in resnet56:512 resnet50:256 wrn28_10:128; do
+      m=${spec%:*} b=${spec#*:}
+      v_m="" v_t="" n=${#F_VALUE[@]}
+      bench "models_${m}_bs${b}_${fmt}_minidl" 120 "$awk_fmt" "$BUNDLE/bin/minidl_bench_models" \
+        --models "$m" --batch "$b" --min-time 0 --memory-format "$fmt" "${args[@]}" &&
+        [ ${#F_VALUE[@]} -gt "$n" ] && v_m=${F_VALUE[$n]}
+      if [ "$TORCH_CUDA" = 1 ]; then
+        # PyTorch with its own library paths (its wheels' RPATHs), not the bundle's.
+        n=${#F_VALUE[@]}
+        bench "models_${m}_bs${b}_${fmt}_pytorch" 120 "$awk_fmt" env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" \
+          python3 "$SRC/tools/bench/torch_models.py" --models "$m" --batch "$b" --min-time 0 \
+          --memory-format "$fmt" "${args[@]}" && [ ${#F_VALUE[@]} -gt "$n" ] && v_t=${F_VALUE[$n]}
+      else
+        not_run 3 "models_${m}_bs${b}_${fmt}_pytorch" "$TORCH_WHY"
+      fi
+      if [ -n "$v_m" ] && [ -n "$v_t" ]; then
+        figure models "$m batch $b $fmt minidl / PyTorch" \
+          "$(awk -v a="$v_m" -v b="$v_t" 'BEGIN { printf "%.2f", a / b }')" ratio
+        write_report
+      fi
+    done
   done
 }
 

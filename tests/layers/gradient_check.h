@@ -146,7 +146,11 @@ inline ::testing::AssertionResult check_gradients(Module& m, const Tensor& x,
     if (dx.shape() != x.shape())
       return ::testing::AssertionFailure()
              << "dx has shape " << shape_str(dx.shape()) << ", x has " << shape_str(x.shape());
-    detail::check_tensor("x", xin, dx.to_vector<double>(), loss, base, o, seed++, t);
+    // check_tensor perturbs x in memory order: dx's values in that order too (a channels-last x)
+    const Tensor dx_like_x = dx.to(DType::f64).contiguous(xin.memory_format());
+    const double* pdx = dx_like_x.data<double>();
+    detail::check_tensor("x", xin, std::vector<double>(pdx, pdx + dx_like_x.numel()), loss, base, o,
+                         seed++, t);
   }
   for (Parameter* p : m.parameters())
     detail::check_tensor(p->name, p->value, p->grad.to_vector<double>(), loss, base, o, seed++, t);

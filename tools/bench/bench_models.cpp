@@ -141,6 +141,7 @@ struct Call {
   Tensor x;  // a copy of the input: holding a layer's own output would stop it reusing its buffer
   Shape y_shape;
   size_t first = 0, end = 0;  // for a Residual block: its layers' range in the leaf list
+  MemoryFormat y_format = MemoryFormat::contiguous;  // dy comes in the output's layout
 };
 
 // Runs the forward as the containers do, recording each leaf module and each Residual block with
@@ -149,7 +150,7 @@ struct Call {
 Tensor capture(Module& m, const Tensor& x, std::vector<Call>& leaves, std::vector<Call>& blocks) {
   if (m.children().empty()) {
     Tensor y = m.forward(x);
-    leaves.push_back({&m, x.clone(), y.shape()});
+    leaves.push_back({&m, x.clone(), y.shape(), 0, 0, y.memory_format()});
     return y;
   }
   MINIDL_CHECK(dynamic_cast<Sequential*>(&m) && !dynamic_cast<ChannelConcat*>(&m),
@@ -161,7 +162,7 @@ Tensor capture(Module& m, const Tensor& x, std::vector<Call>& leaves, std::vecto
       if (child.second.get() != r->shortcut()) h = capture(*child.second, h, leaves, blocks);
     if (r->shortcut()) capture(*r->shortcut(), x, leaves, blocks);
     Tensor y = m.forward(x);
-    blocks.push_back({&m, x.clone(), y.shape(), first, leaves.size()});
+    blocks.push_back({&m, x.clone(), y.shape(), first, leaves.size(), y.memory_format()});
     return y;
   }
   Tensor h = x;
@@ -192,6 +193,7 @@ Cost time_pair(const Call& c, Device dev, int reps) {
   // dy only needs the output's shape: the backward kernels' cost does not depend on its values.
   Tensor dy = Tensor::empty(c.y_shape, DType::f32, dev);
   uniform_(dy, -1.f, 1.f, 11, 0);
+  dy = dy.contiguous(c.y_format);
   Cost best{1, 1e30, 1e30};
   for (int i = 0; i <= reps; ++i) {
     synchronize(dev);
