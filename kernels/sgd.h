@@ -24,6 +24,18 @@ namespace minidl {
 // caffe: the LR lives inside the velocity (paper Eq. 2-3); torch: torch.optim.SGD, dampening 0.
 enum class SgdForm : uint8_t { caffe, torch };
 
+// The scalars that change from step to step, as they lie in memory on the plan's device
+// (SgdPlan::live). A captured CUDA graph replays its launches with their arguments frozen: a step
+// that reads these from memory instead takes each step's LR and momentum (the schedule's), gradient
+// scale and the torch form's first-step rule from whatever was written there before the launch.
+struct SgdLiveScalars {
+  float lr = 0.f;
+  float momentum = 0.f;
+  float grad_scale = 1.f;
+  int32_t first_step = 0;
+};
+static_assert(sizeof(SgdLiveScalars) == 16, "four 4-byte fields: SgdPlan::live is i32 [4]");
+
 // The scalars of one step, shared by every element. lr and weight_decay are multiplied per tensor
 // by its lr_mult / decay_mult (SgdTensor) before they reach the element.
 struct SgdStepScalars {
@@ -35,7 +47,23 @@ struct SgdStepScalars {
   bool nesterov = false;
   bool decoupled_decay = false;  // false: L2 added to the gradient; true: w -= lr*wd*w apart
   bool first_step = false;       // torch form: the buffer starts as the gradient (as PyTorch does)
+  // When set (a pointer into SgdPlan::live, on the plan's device), lr, momentum, grad_scale and
+  // first_step are read from there when the step runs, and the fields above are ignored.
+  const SgdLiveScalars* live = nullptr;
 };
+
+// s with its live fields read from memory (both twins call this where the update starts).
+MINIDL_HD SgdStepScalars sgd_resolved(SgdStepScalars s) {
+  if (s.live) {
+    const SgdLiveScalars l = *s.live;
+    s.lr = l.lr;
+    s.momentum = l.momentum;
+    s.grad_scale = l.grad_scale;
+    s.first_step = l.first_step != 0;
+    s.live = nullptr;
+  }
+  return s;
+}
 
 MINIDL_HD float sgd_mul(float a, float b) {
 #if defined(__CUDA_ARCH__)
@@ -121,7 +149,12 @@ struct SgdPlan {
   std::vector<SgdChunk> chunks;
   Tensor device_table;  // u8, CUDA only
   Tensor flag;          // i32 [1] on `device`: 1 after a step that found a non-finite gradient
+  Tensor live;          // i32 [4] on `device`: an SgdLiveScalars (SgdStepScalars::live)
   int64_t total_elements = 0;
+
+  const SgdLiveScalars* live_scalars() const {
+    return static_cast<const SgdLiveScalars*>(live.data_ptr());
+  }
 
   const SgdTensor* device_tensors() const {
     return static_cast<const SgdTensor*>(device_table.data_ptr());

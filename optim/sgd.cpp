@@ -3,7 +3,11 @@
 #include "optim/sgd.h"
 
 #include <cmath>
+#include <cstring>
 #include <set>
+
+#include "core/context.h"
+#include "core/storage.h"
 
 namespace minidl {
 
@@ -113,12 +117,38 @@ const Tensor& Sgd::skip_flag() const {
 }
 
 void Sgd::launch_step(double lr, double momentum, double grad_scale) {
+  write_live_scalars(lr, momentum, grad_scale);
+  launch_live_step();
+}
+
+void Sgd::write_live_scalars(double lr, double momentum, double grad_scale) {
   MINIDL_CHECK(std::isfinite(lr) && lr >= 0, "Sgd::step: lr must be finite and >= 0, got ", lr);
   MINIDL_CHECK(std::isfinite(momentum) && momentum >= 0,
                "Sgd::step: momentum must be finite and >= 0, got ", momentum);
   MINIDL_CHECK(std::isfinite(grad_scale), "Sgd::step: grad_scale must be finite, got ", grad_scale);
+  const SgdStepScalars s = scalars(lr, momentum, grad_scale);
+  SgdLiveScalars live;
+  live.lr = s.lr;
+  live.momentum = s.momentum;
+  live.grad_scale = s.grad_scale;
+  live.first_step = s.first_step ? 1 : 0;
+  if (plan_.device.is_cpu()) {
+    std::memcpy(plan_.live.data_ptr(), &live, sizeof live);
+    return;
+  }
+  // From pinned memory, so the copy is queued, not waited for; the pinned allocator hands the
+  // block out again only once the stream has passed the copy.
+  Tensor staging = Tensor::empty({4}, DType::i32, Device::cpu(), /*pinned=*/true);
+  std::memcpy(staging.data_ptr(), &live, sizeof live);
+  copy_bytes(plan_.live.data_ptr(), plan_.device, staging.data_ptr(), Device::cpu(), sizeof live);
+  staging.record_stream(current_stream(plan_.device));
+}
+
+void Sgd::launch_live_step() {
   check_arena("step");
-  sgd_fused_step(plan_, scalars(lr, momentum, grad_scale));
+  SgdStepScalars s = scalars(0.0, 0.0);
+  s.live = plan_.live_scalars();
+  sgd_fused_step(plan_, s);
 }
 
 // ---- state by name ----

@@ -69,6 +69,12 @@ class Sgd {
   // step (first_step_pending()) is read.
   void launch_step(double lr, double momentum, double grad_scale = 1.0);
   const Tensor& skip_flag() const;
+  // launch_step() in two halves again, for a captured CUDA graph: the step's kernels read lr,
+  // momentum, grad_scale and the first-step rule from the plan's device memory (SgdPlan::live), so
+  // launch_live_step() can be captured once and replayed after each write_live_scalars() (an
+  // upload queued on the current stream, from pinned memory). launch_step is exactly the two.
+  void write_live_scalars(double lr, double momentum, double grad_scale = 1.0);
+  void launch_live_step();
   void record_outcome(bool applied) { steps_ += applied ? 1 : 0; }
   // The torch form's next step starts its buffers from the gradient: the caller must know the
   // outcome of every earlier step before launching it.

@@ -22,6 +22,7 @@ SgdPlan build_sgd_plan(std::vector<SgdTensor> tensors, Device device) {
     plan.total_elements += t.numel;
   }
   plan.flag = Tensor::zeros({1}, DType::i32, device);
+  plan.live = Tensor::zeros({4}, DType::i32, device);
   if (device.is_cuda() && !plan.chunks.empty()) {
     // One upload of [tensors | chunks]. The staging buffer dies with this function, so wait for the
     // copy; a plan is built once per optimiser.

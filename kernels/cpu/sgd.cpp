@@ -86,6 +86,7 @@ void sgd_step(const SgdPlan& plan, const SgdStepScalars& s, Stream) {
   if (found) return;  // skip the whole step: nothing is written
 
   // Pass 2: the update.
+  const SgdStepScalars r = sgd_resolved(s);
   parallel_for(n, 1, [&](int64_t cb, int64_t ce) {
     for (int64_t c = cb; c < ce; ++c) {
       const SgdChunk& ch = plan.chunks[c];
@@ -93,13 +94,13 @@ void sgd_step(const SgdPlan& plan, const SgdStepScalars& s, Stream) {
       int64_t e = chunk_end(t, ch);
       switch (t.value_dtype) {
         case DType::f32:
-          isa_call(isa, [&] { update_chunk_typed<float>(t, ch.begin, e, s); });
+          isa_call(isa, [&] { update_chunk_typed<float>(t, ch.begin, e, r); });
           break;
         case DType::bf16:
-          isa_call(isa, [&] { update_chunk_typed<bf16>(t, ch.begin, e, s); });
+          isa_call(isa, [&] { update_chunk_typed<bf16>(t, ch.begin, e, r); });
           break;
         case DType::f16:
-          isa_call(isa, [&] { update_chunk_typed<f16>(t, ch.begin, e, s); });
+          isa_call(isa, [&] { update_chunk_typed<f16>(t, ch.begin, e, r); });
           break;
         default:
           MINIDL_FAIL("sgd_step: parameter dtype ", dtype_name(t.value_dtype),

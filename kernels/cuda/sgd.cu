@@ -99,8 +99,9 @@ __device__ void update_range(const SgdTensor& t, int64_t b, int64_t e, const Sgd
 }
 
 __global__ void sgd_update_kernel(const SgdTensor* tensors, const SgdChunk* chunks,
-                                  SgdStepScalars s, const int32_t* flag) {
+                                  SgdStepScalars args, const int32_t* flag) {
   if (*flag) return;  // a non-finite gradient somewhere: the whole step is skipped
+  const SgdStepScalars s = sgd_resolved(args);  // this step's values, when they live in memory
   const SgdChunk c = chunks[blockIdx.x];
   const SgdTensor t = tensors[c.tensor];
   const int64_t e = min(c.begin + kSgdChunk, t.numel);

@@ -134,6 +134,44 @@ TEST(CudaSgdTwin, OneStepIsOneCheckAndOneUpdateLaunchForAllTensors) {
 #endif
 }
 
+// The live step (Sgd::launch_live_step) captured ONCE into a CUDA graph, then replayed for four
+// steps after each step's write_live_scalars (a schedule's LR and momentum, the torch form's
+// first step): the CPU twin's bits, step for step.
+TEST(CudaSgdTwin, CapturedLiveStepReplaysEachStepsScalars) {
+  MINIDL_SKIP_WITHOUT_GPU();
+#if MINIDL_WITH_CUDA
+  for (SgdForm form : {SgdForm::caffe, SgdForm::torch}) {
+    SCOPED_TRACE(sgd_form_name(form));
+    std::vector<Parameter> cpu = twin_params(Device::cpu()), gpu = twin_params(kGpu);
+    SgdOptions opt{form, true, 1e-3, false, true};
+    Sgd s_cpu(testing::packed(cpu), opt), s_gpu(testing::packed(gpu), opt);
+    synchronize(kGpu);
+    activate_device(kGpu);
+    cudaStream_t stream = current_stream(kGpu).handle();
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    s_gpu.launch_live_step();
+    ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+    ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+    const double lrs[] = {0.1, 0.4, 0.02, 0.2}, mus[] = {0.95, 0.85, 0.9, 0.8};
+    for (uint32_t step = 0; step < 4; ++step) {
+      set_grads(cpu, step);
+      set_grads(gpu, step);
+      ASSERT_TRUE(s_cpu.step(lrs[step], mus[step], 0.5));
+      s_gpu.write_live_scalars(lrs[step], mus[step], 0.5);
+      ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+      s_gpu.record_outcome(s_gpu.skip_flag().item<int32_t>() == 0);
+      for (size_t i = 0; i < cpu.size(); ++i)
+        ASSERT_EQ(bytes_of(gpu[i].value), bytes_of(cpu[i].value)) << "step " << step << " " << i;
+    }
+    EXPECT_EQ(s_gpu.steps(), 4);
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+  }
+#endif
+}
+
 TEST(CudaSgdTwin, ArenaMovesToTheGpuAsWholeBuffers) {
   MINIDL_SKIP_WITHOUT_GPU();
   std::vector<Parameter> ps = twin_params(Device::cpu());

@@ -258,5 +258,42 @@ TEST(Sgd, ArgumentErrorsNameTheParameter) {
   EXPECT_EQ(parse_sgd_form("torch"), SgdForm::torch);
 }
 
+// The step that reads its LR, momentum, gradient scale and first-step rule from the plan's memory
+// (SgdPlan::live: what a captured CUDA graph replays) gives the bits of the step that takes them as
+// arguments, in every form, over bf16 values too, with a skipped step in the middle; and a second
+// write before the launch is the one the step uses (the values are read when the step runs).
+TEST(Sgd, LiveScalarsGiveTheArgumentsBits) {
+  for (SgdForm form : {SgdForm::caffe, SgdForm::torch})
+    for (bool nesterov : {false, true})
+      for (bool decoupled : {false, true}) {
+        SCOPED_TRACE(std::string(sgd_form_name(form)) + (nesterov ? " nesterov" : "") +
+                     (decoupled ? " decoupled" : ""));
+        SgdOptions opt{form, nesterov, 2e-3, decoupled, false};
+        std::vector<Parameter> pa = make_params(DType::bf16), pl = make_params(DType::bf16);
+        Sgd args(packed(pa), opt), live(packed(pl), opt);
+        for (int step = 0; step < 4; ++step) {
+          for (size_t i = 0; i < pa.size(); ++i) {
+            Tensor g = random_tensor(pa[i].value.shape(), 700 + 13 * step + i, -2.f, 2.f);
+            if (step == 1 && i == 3) g.data<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+            pa[i].grad.copy_(g);
+            pl[i].grad.copy_(g);
+          }
+          sgd_fused_step(args.plan(), args.scalars(kLr[step], kMu[step], 0.5));
+          const bool applied = args.plan().flag.item<int32_t>() == 0;
+          args.record_outcome(applied);
+          EXPECT_EQ(applied, step != 1);
+          live.write_live_scalars(9.0, 0.1, 3.0);  // overwritten before the launch
+          live.write_live_scalars(kLr[step], kMu[step], 0.5);
+          live.launch_live_step();
+          live.record_outcome(live.skip_flag().item<int32_t>() == 0);
+        }
+        EXPECT_EQ(args.steps(), 3);
+        EXPECT_EQ(live.steps(), 3);
+        for (size_t i = 0; i < pa.size(); ++i) EXPECT_EQ(bytes_of(pa[i].value), bytes_of(pl[i].value));
+        for (const auto& [name, t] : args.state_dict())
+          EXPECT_EQ(bytes_of(t), bytes_of(live.state_dict().at(name))) << name;
+      }
+}
+
 }  // namespace
 }  // namespace minidl
