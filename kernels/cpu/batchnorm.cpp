@@ -13,7 +13,6 @@
 // blocks' partials are added in block order in double: the same bits for any thread count.
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
 #include "kernels/batchnorm.h"
@@ -153,20 +152,6 @@ void add_blocks(const std::vector<double>& part, int64_t blocks, int64_t C, std:
     for (int64_t c = 0; c < C; ++c) total[c] += part[b * C + c];
 }
 
-// Within a block, the channels go in groups of kGroup: a group's per-channel values (shift, sums,
-// mean, ...) sit in small local arrays that the fixed-count inner loop keeps in registers, while
-// the rows stream past. Every channel still sees its rows in order: the bits do not depend on it.
-constexpr int64_t kGroup = 16;
-
-// Calls f(c0, n) for each group of channels [c0, c0 + n); n is a compile-time kGroup for the full
-// groups, so their inner loops vectorise whole, and a plain count for the last, partial one.
-template <typename F>
-void for_each_group(int64_t C, F f) {
-  int64_t c0 = 0;
-  for (; c0 + kGroup <= C; c0 += kGroup) f(c0, std::integral_constant<int64_t, kGroup>{});
-  if (c0 < C) f(c0, C - c0);
-}
-
 // y = bn(x) row by row, with per-channel mean, invstd, gamma, beta.
 template <typename T>
 void rows_normalize(const T* px, T* py, const ChannelView& v, const std::vector<T>& mean,
@@ -174,18 +159,15 @@ void rows_normalize(const T* px, T* py, const ChannelView& v, const std::vector<
                     bool relu) {
   const int64_t C = v.C;
   for_each_row_block(v, [&](int64_t r0, int64_t r1) {
-    for_each_group(C, [&](int64_t c0, auto n) {
-      T m[kGroup], is[kGroup], gg[kGroup], bb[kGroup];
-      for (int64_t l = 0; l < n; ++l)
-        m[l] = mean[c0 + l], is[l] = invstd[c0 + l], gg[l] = g[c0 + l], bb[l] = b[c0 + l];
-      for (int64_t r = r0; r < r1; ++r) {
-        const T* __restrict xr = px + r * C + c0;
-        T* __restrict yr = py + r * C + c0;
-        for (int64_t l = 0; l < n; ++l) yr[l] = bn_normalize(xr[l], m[l], is[l], gg[l], bb[l]);
-        if (relu)
-          for (int64_t l = 0; l < n; ++l) yr[l] = relu_forward_element(yr[l]);
-      }
-    });
+    const T *__restrict m = mean.data(), *__restrict is = invstd.data(), *__restrict gp = g.data(),
+                        *__restrict bp = b.data();
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* __restrict xr = px + r * C;
+      T* __restrict yr = py + r * C;
+      for (int64_t c = 0; c < C; ++c) yr[c] = bn_normalize(xr[c], m[c], is[c], gp[c], bp[c]);
+      if (relu)
+        for (int64_t c = 0; c < C; ++c) yr[c] = relu_forward_element(yr[c]);
+    }
   });
 }
 
@@ -204,21 +186,20 @@ void rows_forward_train(const T* px, T* py, const T* pg, const T* pb, T* pm, T* 
   const std::vector<T> shift(px, px + C);
   std::vector<double> part_sum(static_cast<size_t>(blocks * C)), part_sq(part_sum.size());
   for_each_row_block(v, [&](int64_t r0, int64_t r1) {
-    const int64_t blk = r0 / kRowBlock;
-    for_each_group(C, [&](int64_t c0, auto n) {
-      T sh[kGroup], a[kGroup] = {}, q[kGroup] = {};
-      for (int64_t l = 0; l < n; ++l) sh[l] = shift[c0 + l];
-      for (int64_t r = r0; r < r1; ++r) {
-        const T* __restrict xr = px + r * C + c0;
-        for (int64_t l = 0; l < n; ++l) {
-          const T d = xr[l] - sh[l];
-          a[l] += d;
-          q[l] += d * d;
-        }
+    std::vector<T> a_buf(static_cast<size_t>(C), T(0)), q_buf(a_buf);
+    // __restrict: the partials alias nothing, so the channel loop vectorises without a check
+    T *__restrict a = a_buf.data(), *__restrict q = q_buf.data();
+    const T* __restrict sh = shift.data();
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* __restrict xr = px + r * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const T d = xr[c] - sh[c];
+        a[c] += d;
+        q[c] += d * d;
       }
-      for (int64_t l = 0; l < n; ++l)
-        part_sum[blk * C + c0 + l] = a[l], part_sq[blk * C + c0 + l] = q[l];
-    });
+    }
+    const int64_t b = r0 / kRowBlock;
+    for (int64_t c = 0; c < C; ++c) part_sum[b * C + c] = a[c], part_sq[b * C + c] = q[c];
   });
   std::vector<double> sum, sq;
   add_blocks(part_sum, blocks, C, sum);
@@ -245,29 +226,26 @@ void rows_backward_train(const T* px, const T* pdy, const T* pry, T* pdx, const 
   const int64_t C = v.C, blocks = row_blocks(v);
   std::vector<double> part_dy(static_cast<size_t>(blocks * C)), part_dyx(part_dy.size());
   for_each_row_block(v, [&](int64_t r0, int64_t r1) {
-    const int64_t blk = r0 / kRowBlock;
-    for_each_group(C, [&](int64_t c0, auto n) {
-      T m[kGroup], a[kGroup] = {}, q[kGroup] = {};
-      for (int64_t l = 0; l < n; ++l) m[l] = pm[c0 + l];
-      for (int64_t r = r0; r < r1; ++r) {
-        const T *__restrict xr = px + r * C + c0, *__restrict dyr = pdy + r * C + c0;
-        if (pry) {
-          const T* __restrict yr = pry + r * C + c0;
-          for (int64_t l = 0; l < n; ++l) {
-            const T gr = relu_backward_element(yr[l], dyr[l]);
-            a[l] += gr;
-            q[l] += gr * (xr[l] - m[l]);
-          }
-        } else {
-          for (int64_t l = 0; l < n; ++l) {
-            a[l] += dyr[l];
-            q[l] += dyr[l] * (xr[l] - m[l]);
-          }
+    std::vector<T> a_buf(static_cast<size_t>(C), T(0)), q_buf(a_buf);
+    T *__restrict a = a_buf.data(), *__restrict q = q_buf.data();
+    for (int64_t r = r0; r < r1; ++r) {
+      const T *__restrict xr = px + r * C, *__restrict dyr = pdy + r * C;
+      if (pry) {
+        const T* __restrict yr = pry + r * C;
+        for (int64_t c = 0; c < C; ++c) {
+          const T gr = relu_backward_element(yr[c], dyr[c]);
+          a[c] += gr;
+          q[c] += gr * (xr[c] - pm[c]);
+        }
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          a[c] += dyr[c];
+          q[c] += dyr[c] * (xr[c] - pm[c]);
         }
       }
-      for (int64_t l = 0; l < n; ++l)
-        part_dy[blk * C + c0 + l] = a[l], part_dyx[blk * C + c0 + l] = q[l];
-    });
+    }
+    const int64_t b = r0 / kRowBlock;
+    for (int64_t c = 0; c < C; ++c) part_dy[b * C + c] = a[c], part_dyx[b * C + c] = q[c];
   });
   std::vector<double> sum_dy, sum_dyx;
   add_blocks(part_dy, blocks, C, sum_dy);
@@ -283,27 +261,22 @@ void rows_backward_train(const T* px, const T* pdy, const T* pry, T* pdx, const 
     g[c] = pg ? pg[c] : T(1);
   }
   if (!pdx) return;
+  const T *__restrict gp = g.data(), *__restrict mdy = mean_dy.data(),
+                      *__restrict mdyx = mean_dyx.data();
   for_each_row_block(v, [&](int64_t r0, int64_t r1) {
-    for_each_group(C, [&](int64_t c0, auto n) {
-      T m[kGroup], is[kGroup], gg[kGroup], mdy[kGroup], mdyx[kGroup];
-      for (int64_t l = 0; l < n; ++l) {
-        const int64_t c = c0 + l;
-        m[l] = pm[c], is[l] = pi[c], gg[l] = g[c], mdy[l] = mean_dy[c], mdyx[l] = mean_dyx[c];
+    for (int64_t r = r0; r < r1; ++r) {
+      const T *__restrict xr = px + r * C, *__restrict dyr = pdy + r * C;
+      T* __restrict dxr = pdx + r * C;
+      if (pry) {
+        const T* __restrict yr = pry + r * C;
+        for (int64_t c = 0; c < C; ++c)
+          dxr[c] = bn_backward_element(relu_backward_element(yr[c], dyr[c]), xr[c], pm[c], pi[c],
+                                       gp[c], mdy[c], mdyx[c]);
+      } else {
+        for (int64_t c = 0; c < C; ++c)
+          dxr[c] = bn_backward_element(dyr[c], xr[c], pm[c], pi[c], gp[c], mdy[c], mdyx[c]);
       }
-      for (int64_t r = r0; r < r1; ++r) {
-        const T *__restrict xr = px + r * C + c0, *__restrict dyr = pdy + r * C + c0;
-        T* __restrict dxr = pdx + r * C + c0;
-        if (pry) {
-          const T* __restrict yr = pry + r * C + c0;
-          for (int64_t l = 0; l < n; ++l)
-            dxr[l] = bn_backward_element(relu_backward_element(yr[l], dyr[l]), xr[l], m[l], is[l],
-                                         gg[l], mdy[l], mdyx[l]);
-        } else {
-          for (int64_t l = 0; l < n; ++l)
-            dxr[l] = bn_backward_element(dyr[l], xr[l], m[l], is[l], gg[l], mdy[l], mdyx[l]);
-        }
-      }
-    });
+    }
   });
 }
 
