@@ -19,7 +19,11 @@ in bf16 with bf16 partial sums (only 50 of its 120 dx values equal an f32-accumu
 same bf16 operands; some are 31 bf16 units apart), not with the f32 accumulation that GPUs and
 oneDNN use and minidl emulates. For those two, linear_dx and linear_dw are the float64 product of the
 bf16-rounded operands, rounded to bf16 once: what f32 accumulation gives but for sums that land
-near a rounding boundary.
+near a rounding boundary. The convolution's four figures are made the same way (float64 autograd of
+F.conv2d over the bf16-rounded x, w, b and dy, each result rounded to bf16 once): its autocast
+kernel depends on the CPU. With AVX-512, oneDNN's bf16 convolution accumulates in f32 and matched
+minidl to one bf16 unit; on an AVX2-only CPU (AMD EPYC family 25, 2026-12-02) PyTorch 1.13 takes
+another path whose y equals the f32-accumulated result in 28% of the values, 0.09 apart at worst.
 """
 import os
 import sys
@@ -62,13 +66,18 @@ def main(out):
         assert y.dtype == torch.bfloat16
         dy = torch.randn(y.shape)
         y.backward(dy.to(torch.bfloat16))
-        dx, dw = x.grad, w.grad
+        dx, dw, db = x.grad, w.grad, b.grad
+        bf = lambda t: t.detach().to(torch.bfloat16).double()
         if name == "linear":
-            bf = lambda t: t.detach().to(torch.bfloat16).double()
             dx = (bf(dy) @ bf(w)).to(torch.bfloat16)
             dw = (bf(dy).t() @ bf(x)).to(torch.bfloat16)
+        else:  # every figure from float64 autograd over the bf16-rounded operands
+            x64, w64, b64 = (bf(t).requires_grad_() for t in (x, w, b))
+            y = op(x64, w64, b64)
+            y.backward(bf(dy))
+            y, dx, dw, db = (t.to(torch.bfloat16) for t in (y, x64.grad, w64.grad, b64.grad))
         for key, v in {"x": x, "w": w, "b": b, "dy": dy, "y": y, "dx": dx, "dw": dw,
-                       "db": b.grad}.items():
+                       "db": db}.items():
             np.save(os.path.join(out, f"{name}_{key}.npy"), v.detach().float().numpy())
 
 

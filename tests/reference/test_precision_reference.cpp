@@ -1,11 +1,12 @@
 // round_to_precision against PyTorch's own conversions (precision_reference.py says which values):
 // every value rounds to the bits PyTorch gives for x.to(bfloat16 / float16).to(float32); a NaN
-// stays a NaN (its payload is not compared). Then Conv2d and Linear computing in bf16 against the
-// same layers under PyTorch's bf16 autocast (oneDNN's bf16 kernels; for the linear layer's dx and
-// dw, whose bf16 products Debian's PyTorch sums in bf16, the float64 product of the rounded
-// operands: precision_reference.py says why): the output and every gradient within one bf16 unit
-// in the last place, and nearly all bit for bit. Sums in f32 in different orders may round the
-// other way where they land near a bf16 rounding boundary.
+// stays a NaN (its payload is not compared). Then Conv2d and Linear computing in bf16 against
+// PyTorch: the linear layer's output and bias gradient under its bf16 autocast; the linear layer's
+// dx and dw, and all four of the convolution's figures, as float64 autograd over the bf16-rounded
+// operands, rounded to bf16 once (Debian's PyTorch sums the linear backward in bf16, and its bf16
+// convolution depends on the CPU: precision_reference.py says why). The output and every gradient
+// within one bf16 unit in the last place, and nearly all bit for bit: sums in f32 in different
+// orders may round the other way where they land near a bf16 rounding boundary.
 #include <gtest/gtest.h>
 
 #include <algorithm>
