@@ -2,7 +2,8 @@
 // reads a window of steps in one copy (SolverOptions::sync_every, optim/solver.h) instead of
 // waiting on the device for three values after every step.
 //
-//   log[slot] = { loss, top-1 hits, skipped }        log: f64 [window, 3], dense
+//   log[cursor] = { loss, top-1 hits, skipped };  cursor += 1
+//                                                 log: f64 [window, 3], dense; cursor: i64 [1]
 //
 //   loss     the batch's mean loss (f32 or f64 [1]); an f32 converts to f64 exactly
 //   hits     how many ranks are 0 (SoftmaxCrossEntropy::ranks(): the true label's rank among the
@@ -12,6 +13,10 @@
 //
 // The log stays on the device: no host sync. The three values of a slot are written by one thread
 // after one block's reduction, so a slot is never half-written when the host copies the log.
+// The row comes from the cursor in device memory, not from a launch argument: a CUDA graph
+// captured once replays the record into the next row each time (launch arguments are frozen at
+// capture). The host sets the cursor to 0 after each read. A cursor at or past the log's rows
+// writes nothing and still advances, so the host finds the overrun when it reads the cursor.
 #pragma once
 
 #include "core/tensor.h"
@@ -29,18 +34,18 @@ MINIDL_HD double top1_hit(int64_t rank) { return rank == 0 ? 1.0 : 0.0; }
 
 namespace cpu {
 void step_log_record(const Tensor& loss, const Tensor& ranks, const Tensor& flag, const Tensor& log,
-                     int64_t slot, Stream s);
+                     const Tensor& cursor, Stream s);
 }  // namespace cpu
 namespace cuda {
 void step_log_record(const Tensor& loss, const Tensor& ranks, const Tensor& flag, const Tensor& log,
-                     int64_t slot, Stream s);
+                     const Tensor& cursor, Stream s);
 }  // namespace cuda
 
 // ---- the op ----
 
-// Writes log[slot] from a step's loss, ranks and skip flag (flag may be undefined). All on one
-// device; throws on a wrong shape, dtype or slot.
+// Writes log[cursor] from a step's loss, ranks and skip flag (flag may be undefined), and advances
+// the cursor. All on one device; throws on a wrong shape or dtype.
 void step_log_record(const Tensor& loss, const Tensor& ranks, const Tensor& flag, const Tensor& log,
-                     int64_t slot);
+                     const Tensor& cursor);
 
 }  // namespace minidl

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/fill.h"
 #include "kernels/elementwise.h"
 #include "kernels/step_log.h"
 #include "optim/checkpoint.h"
@@ -125,10 +126,11 @@ void Solver::launch_iteration() {
   if (reducer_) reduce_gradients();
   if (options_.gradient_hook) options_.gradient_hook(optimizer_.parameters());
   optimizer_.launch_step(l.lr, l.momentum, 1.0 / loss_scale);
-  if (!step_log_.defined())
+  if (!step_log_.defined()) {
     step_log_ = Tensor::zeros({options_.sync_every, kStepLogFields}, DType::f64, loss.device());
-  step_log_record(loss, loss_.ranks(), optimizer_.skip_flag(), step_log_,
-                  static_cast<int64_t>(window_.size()));
+    step_log_cursor_ = Tensor::zeros({1}, DType::i64, loss.device());
+  }
+  step_log_record(loss, loss_.ranks(), optimizer_.skip_flag(), step_log_, step_log_cursor_);
   l.samples = static_cast<double>(batch.labels.numel());
   window_.push_back(l);
 }
@@ -149,6 +151,10 @@ std::vector<Solver::Launched> Solver::read_window() {
   std::vector<Launched> window = std::move(window_);
   window_.clear();
   const std::vector<double> log = step_log_.to_vector<double>();
+  const auto recorded = step_log_cursor_.item<int64_t>();
+  MINIDL_CHECK(recorded == static_cast<int64_t>(window.size()), "Solver: the step log holds ",
+               recorded, " records, ", window.size(), " steps were launched");
+  fill(step_log_cursor_, 0);  // queued: the next window's records start at row 0
   for (size_t i = 0; i < window.size(); ++i) {
     window[i].loss = log[i * kStepLogFields];
     window[i].hits = log[i * kStepLogFields + 1];

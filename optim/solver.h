@@ -174,6 +174,7 @@ class Solver {
   bool stop_requested_ = false;  // at the last read: SIGINT on some rank
   std::vector<Launched> window_;  // launched since the last read
   Tensor step_log_;               // f64 [sync_every, 3] on the model's device
+  Tensor step_log_cursor_;        // i64 [1] beside it: the next record's row (kernels/step_log.h)
   std::chrono::steady_clock::time_point window_start_;
   int resumed_world_size_ = 1;
 };

@@ -5,11 +5,16 @@ namespace minidl {
 namespace cpu {
 
 void step_log_record(const Tensor& loss, const Tensor& ranks, const Tensor& flag, const Tensor& log,
-                     int64_t slot, Stream) {
+                     const Tensor& cursor, Stream) {
   const int64_t* r = ranks.data<int64_t>();
   double hits = 0;
   for (int64_t i = 0; i < ranks.numel(); ++i) hits += top1_hit(r[i]);
-  double* row = log.data<double>() + slot * kStepLogFields;
+  int64_t& slot = *cursor.data<int64_t>();
+  if (slot < 0 || slot >= log.size(0)) {
+    ++slot;
+    return;
+  }
+  double* row = log.data<double>() + slot++ * kStepLogFields;
   row[0] = loss.dtype() == DType::f32 ? static_cast<double>(*loss.data<float>())
                                       : *loss.data<double>();
   row[1] = hits;
