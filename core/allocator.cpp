@@ -107,7 +107,7 @@ CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mutex_);
   // Live blocks at exit belong to tensors that outlive the allocator (static objects); leave them.
   try {
-    release_cached_locked();
+    release_cached_locked(/*even_kept=*/true);
   } catch (const std::exception& e) {
     log_warning(std::string("CachingAllocator: releasing the cache: ") + e.what());
   }
@@ -122,7 +122,7 @@ void* CachingAllocator::allocate(size_t nbytes, void* stream) {
   if (!ptr) {
     ptr = backend_.allocate(size);
     if (!ptr && (!cached_.empty() || !shared_.empty() || !pending_.empty())) {
-      release_cached_locked();  // out of memory: give the cache back and try once more
+      release_cached_locked();  // out of memory: give the cache back (but kept streams') and retry
       ptr = backend_.allocate(size);
     }
     if (!ptr) {
@@ -195,6 +195,7 @@ void CachingAllocator::record_stream(void* ptr, void* stream) {
 void CachingAllocator::stream_destroyed(void* stream) {
   if (!stream) return;
   std::lock_guard<std::mutex> lock(mutex_);
+  kept_.erase(std::remove(kept_.begin(), kept_.end(), stream), kept_.end());
   // Live blocks: the dying stream's uses get their event now (the handle is gone by their free);
   // those allocated on it become shared.
   for (auto& [ptr, b] : live_) {
@@ -269,8 +270,18 @@ void CachingAllocator::release_cached() {
   release_cached_locked();
 }
 
+void CachingAllocator::keep_stream(void* stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (std::find(kept_.begin(), kept_.end(), stream) == kept_.end()) kept_.push_back(stream);
+}
+
+void CachingAllocator::unkeep_stream(void* stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  kept_.erase(std::remove(kept_.begin(), kept_.end(), stream), kept_.end());
+}
+
 // Pending blocks first wait for their streams: the backend may hand the memory to anyone.
-void CachingAllocator::release_cached_locked() {
+void CachingAllocator::release_cached_locked(bool even_kept) {
   for (Pending& p : pending_) {
     std::vector<void*>& events = p.block.events;
     while (!events.empty()) {
@@ -285,9 +296,16 @@ void CachingAllocator::release_cached_locked() {
     stats_.reserved -= size;
     ++stats_.num_releases;
   };
-  for (auto& [key, ptr] : cached_) give_back(ptr, key.second);
+  for (auto it = cached_.begin(); it != cached_.end();) {
+    const bool kept = std::find(kept_.begin(), kept_.end(), it->first.first) != kept_.end();
+    if (kept && !even_kept) {
+      ++it;
+      continue;
+    }
+    give_back(it->second, it->first.second);
+    it = cached_.erase(it);
+  }
   for (auto& [size, ptr] : shared_) give_back(ptr, size);
-  cached_.clear();
   shared_.clear();
 }
 

@@ -72,6 +72,11 @@ class CachingAllocator {
   // `stream` is about to be destroyed (call it before the handle dies): no block stays keyed by it.
   void stream_destroyed(void* stream);
   void release_cached();  // gives every free block back to the backend (waiting for pending ones)
+  // The blocks keyed by `stream` stay reserved: release_cached() and the out-of-memory retry leave
+  // its cache alone (their addresses are baked into a captured CUDA graph that replays on that
+  // stream: optim/step_graph.h), until unkeep_stream() or stream_destroyed().
+  void keep_stream(void* stream);
+  void unkeep_stream(void* stream);
   MemoryStats stats() const;
   void reset_peak();
 
@@ -96,11 +101,12 @@ class CachingAllocator {
   std::multimap<size_t, void*> shared_;                    // bin size -> block any stream may take
   std::vector<Pending> pending_;
   std::unordered_map<void*, Block> live_;
+  std::vector<void*> kept_;  // keep_stream()
   MemoryStats stats_;
   void* take_cached_locked(size_t size, void* stream);
   void cache_locked(void* ptr, const Block& b);
   void poll_pending_locked();
-  void release_cached_locked();
+  void release_cached_locked(bool even_kept = false);
   void* record_event_locked(void* stream);
 };
 

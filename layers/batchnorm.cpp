@@ -6,6 +6,7 @@
 
 #include "core/fill.h"
 #include "kernels/batchnorm.h"
+#include "kernels/counter.h"
 #include "kernels/elementwise.h"
 #include "kernels/image_layout.h"
 #include "kernels/reduce.h"
@@ -115,10 +116,13 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   double momentum = 0;
   if (training() && running_mean_ && cumulative_t_ >= 0) {
     momentum = 1.0 / static_cast<double>(++cumulative_t_);
-  } else if (training() && running_mean_) {
-    ++batches_host_;
+  } else if (training() && running_mean_ && opts_.caffe_style) {
+    ++batches_host_;  // the momentum depends on the count: counted on the host, written down
     fill(batches_->value, static_cast<double>(batches_host_));
     momentum = opts_.momentum_at(batches_host_);
+  } else if (training() && running_mean_) {
+    count_up(batches_->value);  // on the device, so that a replayed CUDA graph counts too
+    momentum = opts_.momentum;
   }
   if (training() && sync_) {
     forward_synced(xin, gamma, beta, y, momentum);

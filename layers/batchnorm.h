@@ -110,7 +110,9 @@ class BatchNorm2d : public Module {
   BatchNormOptions opts_;
   Parameter *weight_ = nullptr, *bias_ = nullptr;
   Buffer *running_mean_ = nullptr, *running_var_ = nullptr, *batches_ = nullptr;
-  int64_t batches_host_ = 0;  // num_batches_tracked, mirrored on the host (no device read per step)
+  // num_batches_tracked mirrored on the host (no device read per step), for caffe_style's
+  // momentum_at(t); PyTorch's form counts on the device alone (count_up).
+  int64_t batches_host_ = 0;
   CrossRankSum sync_;
   bool fused_relu_ = false;
   int64_t cumulative_t_ = -1;  // batches averaged since set_cumulative_statistics(true); -1: off

@@ -129,9 +129,11 @@ const std::vector<std::string>& resume_changeable_keys() {
   // sync_every: when the host reads the figures, not what they are
   // memory_format: how the activations lie in memory, not the model (the sums' order, and so the
   // last bits, may differ, as with deterministic)
+  // cuda_graph: how the step's kernels are launched, not which
   static const std::vector<std::string> keys = {
       "threads",  "workers",      "out",        "verify_images", "deterministic", "dist",
-      "bucket_mb", "overlap",     "dist_timeout", "sync_every",  "memory_format"};
+      "bucket_mb", "overlap",     "dist_timeout", "sync_every",  "memory_format",
+      "cuda_graph"};
   return keys;
 }
 

@@ -47,6 +47,17 @@ Solver::Solver(Module& model, SoftmaxCrossEntropy& loss, Sgd& optimizer, const S
     state_.loss_scale.scale = options_.initial_loss_scale;
     state_.loss_scale.growth_interval = options_.loss_scale_growth_interval;
   }
+  if (options_.cuda_graph) {
+    const char* host = options_.comm                 ? "data parallel (the all-reduce's buckets)"
+                       : options_.gradient_hook      ? "a gradient hook"
+                       : options_.dynamic_loss_scale ? "dynamic loss scaling (f16)"
+                                                     : nullptr;
+    MINIDL_CHECK(!host, "solver: cuda_graph cannot capture a step with ", host,
+                 ": it runs host code between the kernels");
+    const std::string why = step_graph_obstacle(model_);
+    MINIDL_CHECK(why.empty(), "solver: cuda_graph cannot capture this model's step: ", why);
+    graph_ = std::make_unique<StepGraph>(optimizer_.device());
+  }
   if (!options_.comm) return;
   std::shared_ptr<ParameterArena> arena = model_.arena();
   MINIDL_CHECK(arena.get() == &optimizer_.arena(),
@@ -114,23 +125,35 @@ void Solver::launch_iteration() {
   l.momentum = momentum_.value(it);
   Batch batch = next_batch();
   model_.train();
-  model_.zero_grad();
-  Tensor logits = model_.forward(batch.images);
-  Tensor loss = loss_.forward(logits, batch.labels);
   // f16: the loss gradient scaled up so that small gradients survive, the step scaling back down;
   // an overflow skips the step and halves the scale (LossScale, updated as the step is read).
   const double loss_scale = state_.loss_scale.enabled ? state_.loss_scale.scale : 1.0;
-  Tensor dlogits = loss_.backward();
-  if (loss_scale != 1.0) scale(loss_scale, dlogits, dlogits);
-  model_.backward(dlogits);
-  if (reducer_) reduce_gradients();
-  if (options_.gradient_hook) options_.gradient_hook(optimizer_.parameters());
-  optimizer_.launch_step(l.lr, l.momentum, 1.0 / loss_scale);
-  if (!step_log_.defined()) {
-    step_log_ = Tensor::zeros({options_.sync_every, kStepLogFields}, DType::f64, loss.device());
-    step_log_cursor_ = Tensor::zeros({1}, DType::i64, loss.device());
+  // The host's per-step values, written to the device before the step runs (a graph replays the
+  // step's kernels with their launch arguments frozen).
+  auto before = [&] { optimizer_.write_live_scalars(l.lr, l.momentum, 1.0 / loss_scale); };
+  // The step itself: only kernels from here on, nothing the host waits for.
+  auto step = [&](const Tensor& images, const Tensor& labels) {
+    model_.zero_grad();
+    Tensor logits = model_.forward(images);
+    Tensor loss = loss_.forward(logits, labels);
+    Tensor dlogits = loss_.backward();
+    if (loss_scale != 1.0) scale(loss_scale, dlogits, dlogits);
+    model_.backward(dlogits);
+    if (reducer_) reduce_gradients();
+    if (options_.gradient_hook) options_.gradient_hook(optimizer_.parameters());
+    optimizer_.launch_live_step();
+    if (!step_log_.defined()) {
+      step_log_ = Tensor::zeros({options_.sync_every, kStepLogFields}, DType::f64, loss.device());
+      step_log_cursor_ = Tensor::zeros({1}, DType::i64, loss.device());
+    }
+    step_log_record(loss, loss_.ranks(), optimizer_.skip_flag(), step_log_, step_log_cursor_);
+  };
+  if (graph_) {
+    graph_->run(batch.images, batch.labels, before, step);
+  } else {
+    before();
+    step(batch.images, batch.labels);
   }
-  step_log_record(loss, loss_.ranks(), optimizer_.skip_flag(), step_log_, step_log_cursor_);
   l.samples = static_cast<double>(batch.labels.numel());
   window_.push_back(l);
 }

@@ -51,6 +51,7 @@
 #include "optim/observer.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
+#include "optim/step_graph.h"
 #include "optim/train_state.h"
 
 namespace minidl {
@@ -88,6 +89,10 @@ struct SolverOptions {
   // and the records of a window share its mean time. Dynamic loss scaling needs each step's
   // outcome before the next step: it takes 1.
   int64_t sync_every = 1;
+  // Capture the training step as a CUDA graph after a few eager steps and replay it for every
+  // batch of the same shapes (optim/step_graph.h; docs/gpu.md, "CUDA graphs"). CUDA only; not
+  // with data parallel, a gradient hook, dynamic loss scaling, dropout or caffe-style batch norm.
+  bool cuda_graph = false;
 };
 
 class Solver {
@@ -174,6 +179,7 @@ class Solver {
   bool stop_requested_ = false;  // at the last read: SIGINT on some rank
   std::vector<Launched> window_;  // launched since the last read
   Tensor step_log_;               // f64 [sync_every, 3] on the model's device
+  std::unique_ptr<StepGraph> graph_;  // cuda_graph only
   Tensor step_log_cursor_;        // i64 [1] beside it: the next record's row (kernels/step_log.h)
   std::chrono::steady_clock::time_point window_start_;
   int resumed_world_size_ = 1;

@@ -405,25 +405,34 @@ AWK_ALLREDUCE='/^ +[0-9]+ [KMG]B / { printf "NCCL all-reduce f32 %s %s, %s\t%s\t
 AWK_MODELS='/ img\/s / { b = $4; sub(":", "", b)
   for (i = 1; i < NF; i++) if ($(i + 1) == "img/s") { printf "%s batch %s %s\t%s\timg/s\t\n", $1, b, fmt, $i; exit } }'
 
-# Three models' training img/s (f32), NCHW and then channels-last (each network NHWC throughout,
-# PyTorch's model.to(memory_format=torch.channels_last)): minidl's, then PyTorch's where python3 has
-# torch with CUDA. The channels-last rows come last, so the deadline cuts them first.
+# Three models' training img/s, in three configurations: f32 NCHW; f32 channels-last (each network
+# NHWC throughout, PyTorch's model.to(memory_format=torch.channels_last)); and bf16_graph, minidl's
+# fast path (channels-last, --precision bf16, --cuda-graph) beside PyTorch's eager AMP
+# (channels-last, bf16 autocast). minidl's, then PyTorch's where python3 has torch with CUDA. The
+# later configurations come last, so the deadline cuts them first.
 models() {
   local fmt spec m b n v_m v_t args=(--device cuda --warmup 2 --runs 3 --iters 5) awk_fmt
-  for fmt in contiguous channels_last; do
+  local m_flags t_flags
+  for fmt in contiguous channels_last bf16_graph; do
+    if [ "$fmt" = bf16_graph ]; then
+      m_flags=(--memory-format channels_last --precision bf16 --cuda-graph)
+      t_flags=(--memory-format channels_last --amp)
+    else
+      m_flags=(--memory-format "$fmt") t_flags=(--memory-format "$fmt")
+    fi
     awk_fmt="BEGIN { fmt = \"$fmt\" } $AWK_MODELS"
     for spec in resnet56:512 resnet50:256 wrn28_10:128; do
       m=${spec%:*} b=${spec#*:}
       v_m="" v_t="" n=${#F_VALUE[@]}
       bench "models_${m}_bs${b}_${fmt}_minidl" 120 "$awk_fmt" "$BUNDLE/bin/minidl_bench_models" \
-        --models "$m" --batch "$b" --min-time 0 --memory-format "$fmt" "${args[@]}" &&
+        --models "$m" --batch "$b" --min-time 0 "${m_flags[@]}" "${args[@]}" &&
         [ ${#F_VALUE[@]} -gt "$n" ] && v_m=${F_VALUE[$n]}
       if [ "$TORCH_CUDA" = 1 ]; then
         # PyTorch with its own library paths (its wheels' RPATHs), not the bundle's.
         n=${#F_VALUE[@]}
         bench "models_${m}_bs${b}_${fmt}_pytorch" 120 "$awk_fmt" env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" \
           python3 "$SRC/tools/bench/torch_models.py" --models "$m" --batch "$b" --min-time 0 \
-          --memory-format "$fmt" "${args[@]}" && [ ${#F_VALUE[@]} -gt "$n" ] && v_t=${F_VALUE[$n]}
+          "${t_flags[@]}" "${args[@]}" && [ ${#F_VALUE[@]} -gt "$n" ] && v_t=${F_VALUE[$n]}
       else
         not_run 3 "models_${m}_bs${b}_${fmt}_pytorch" "$TORCH_WHY"
       fi

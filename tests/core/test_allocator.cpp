@@ -110,6 +110,32 @@ TEST(CachingAllocator, OutOfMemoryReleasesCacheThenNamesTheRequest) {
   a.free(q);
 }
 
+// A kept stream's cache (a captured CUDA graph's memory) survives release_cached and the
+// out-of-memory retry, and is reused on its stream without the backend; unkept, it goes back.
+TEST(CachingAllocator, KeptStreamsCacheIsNotReleased) {
+  FakeBackend fake{10000};
+  CachingAllocator a(fake.make());
+  void* graph = reinterpret_cast<void*>(1);
+  void* other = reinterpret_cast<void*>(2);
+  a.keep_stream(graph);
+  void* g = a.allocate(4000, graph);
+  void* o = a.allocate(4000, other);
+  a.free(g);
+  a.free(o);
+  a.release_cached();
+  EXPECT_EQ(fake.frees, 1) << "only the other stream's block";
+  EXPECT_EQ(a.stats().reserved, caching_bin_size(4000));
+  // Out of memory: 4096 of 10000 bytes are kept, so 8000 cannot be had, and the kept block stays.
+  EXPECT_MINIDL_ERROR(a.allocate(8000, other), "out of memory", "requested 8000 bytes");
+  EXPECT_EQ(a.allocate(4000, graph), g) << "still the graph stream's, no backend call";
+  EXPECT_EQ(fake.allocs, 2);
+  a.free(g);
+  a.unkeep_stream(graph);
+  a.release_cached();
+  EXPECT_EQ(fake.frees, 2);
+  EXPECT_TRUE(fake.blocks.empty());
+}
+
 TEST(CachingAllocator, FreeOfUnknownPointerIsAnError) {
   FakeBackend fake{1 << 16};
   CachingAllocator a(fake.make());

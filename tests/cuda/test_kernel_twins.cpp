@@ -8,6 +8,7 @@
 
 #include "core/copy.h"
 #include "core/fill.h"
+#include "kernels/counter.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/random.h"
@@ -29,6 +30,15 @@ TEST(CudaTwin, FillEveryDtype) {
     Tensor c = Tensor::full({1001}, 3.3, t);
     EXPECT_TRUE(all_close(g, c, 0, 0)) << dtype_name(t);
   }
+}
+
+TEST(CudaTwin, CountUpEqualsTheCpuTwin) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  Tensor g = Tensor::full({}, 1e12, DType::i64, kGpu);
+  Tensor c = Tensor::full({}, 1e12, DType::i64);
+  for (int i = 0; i < 5; ++i) count_up(g), count_up(c);
+  EXPECT_EQ(g.item<int64_t>(), c.item<int64_t>());
+  EXPECT_EQ(c.item<int64_t>(), int64_t{1000000000005});
 }
 
 TEST(CudaTwin, CopyCastsEveryDtypePairBitExactly) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,17 +56,27 @@ struct Experiment {
   std::unique_ptr<Loader> train, test;
   std::unique_ptr<Solver> solver;
 
+  // `device`: the loaders' and the network's; `make_net` (seeded by init_seed) replaces small_net.
   Experiment(uint64_t init_seed, SolverOptions o,
-             std::shared_ptr<const Dataset> train_override = nullptr) {
+             std::shared_ptr<const Dataset> train_override = nullptr,
+             Device device = Device::cpu(),
+             const std::function<std::shared_ptr<Module>()>& make_net = nullptr) {
     if (train_override) train_set = train_override;
     LoaderOptions lo;
     lo.batch_size = 16;  // 6 batches per epoch
     lo.seed = 3;
     lo.workers = 0;
+    lo.device = device;
     train = std::make_unique<Loader>(train_set, Transform().normalize({0.5f}, {0.25f}), lo);
     lo.shuffle = false;
     test = std::make_unique<Loader>(test_set, Transform().normalize({0.5f}, {0.25f}), lo);
-    net = small_net(init_seed);
+    if (make_net) {
+      manual_seed(init_seed);
+      net = make_net();
+    } else {
+      net = small_net(init_seed);
+    }
+    if (device.is_cuda()) net->to(device);
     opt = std::make_unique<Sgd>(*net, SgdOptions{SgdForm::caffe, true, 1e-3});
     solver = std::make_unique<Solver>(*net, loss, *opt, *lr, *mom, *train, test.get(), o);
   }

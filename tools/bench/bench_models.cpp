@@ -7,14 +7,17 @@
 //
 //   build/release/tools/minidl_bench_models [--models lenet,resnet20,resnet56] [--batch 128]
 //       [--threads N] [--device cpu|cuda] [--runs 10] [--min-time 2] [--warmup 3] [--profile]
-//       [--memory-format contiguous|channels_last]
+//       [--memory-format contiguous|channels_last] [--precision f32|bf16|f16] [--cuda-graph]
 //
 // Each run times `iters` iterations (1 on the CPU, 10 on a GPU, ended by a synchronize) after
 // `warmup` untimed ones; at least `runs` runs and `min-time` seconds of them (so that a short
 // network gets enough runs for a stable median); img/s is batch / the median seconds per
 // iteration. The optimiser is
 // PyTorch's SGD (torch form, momentum 0.9, weight decay 5e-4); the first layer computes no input
-// gradient (set_input_grad(false)), as PyTorch skips it for an input that needs no grad.
+// gradient (set_input_grad(false)), as PyTorch skips it for an input that needs no grad. The step's
+// skip flag is not read (every step counts as applied: nothing here is non-finite), so the host
+// never waits inside the timed iterations. --precision: the convolutions' and GEMMs' (docs/
+// precision.md); --cuda-graph: the step captured and replayed (optim/step_graph.h).
 //
 // --profile adds a per-layer breakdown: every leaf module's forward and backward, timed in place
 // on (a copy of) the input it sees in the network (the fastest of a few forward/backward pairs),
@@ -37,10 +40,12 @@
 #include "core/parallel.h"
 #include "core/text.h"
 #include "kernels/conv.h"
+#include "kernels/precision.h"
 #include "kernels/random.h"
 #include "layers/layers.h"
 #include "models/registry.h"
 #include "optim/sgd.h"
+#include "optim/step_graph.h"
 
 using namespace minidl;
 
@@ -66,6 +71,8 @@ struct Options {
   int min_time = 2;                      // seconds of timed runs, at least
   bool profile = false;
   MemoryFormat memory_format = MemoryFormat::contiguous;  // the model's and the batch's layout
+  std::string precision = "f32";
+  bool cuda_graph = false;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -105,12 +112,14 @@ struct Trainer {
   Tensor x, labels;
   SoftmaxCrossEntropy loss_fn;
   std::unique_ptr<Sgd> opt;
+  std::unique_ptr<StepGraph> graph;  // --cuda-graph
   Tensor last_loss;
 
   Trainer(const NetSpec& spec, const Options& o) {
     ModelArgs args{spec.channels, spec.size, spec.classes, {}};
     net = make_model(spec.name, args);
     net->set_memory_format(o.memory_format);
+    net->set_compute_precision(parse_precision(o.precision));
     net->to(o.device);
     net->train();
     net->set_input_grad(false);
@@ -122,14 +131,25 @@ struct Trainer {
     labels = Tensor::from_vector(l, {o.batch}).to(o.device);
     opt = std::make_unique<Sgd>(*net, SgdOptions{SgdForm::torch, /*nesterov=*/false,
                                                  /*weight_decay=*/5e-4});
+    if (o.cuda_graph) graph = std::make_unique<StepGraph>(o.device);
   }
 
   void step() {
-    net->zero_grad();
-    Tensor logits = net->forward(x);
-    last_loss = loss_fn.forward(logits, labels);
-    net->backward(loss_fn.backward());
-    opt->step(/*lr=*/0.01, /*momentum=*/0.9);
+    auto before = [&] { opt->write_live_scalars(/*lr=*/0.01, /*momentum=*/0.9); };
+    auto body = [&](const Tensor& images, const Tensor& y) {
+      net->zero_grad();
+      Tensor logits = net->forward(images);
+      last_loss = loss_fn.forward(logits, y);
+      net->backward(loss_fn.backward());
+      opt->launch_live_step();
+    };
+    if (graph) {
+      graph->run(x, labels, before, body);
+    } else {
+      before();
+      body(x, labels);
+    }
+    opt->record_outcome(true);
   }
   double loss() const { return last_loss.item<double>(); }
 };
@@ -355,11 +375,19 @@ Options parse(int argc, char** argv) {
       MINIDL_CHECK(v == "contiguous" || v == "channels_last", "--memory-format '", v,
                    "' is unknown; known: contiguous, channels_last");
       o.memory_format = v == "channels_last" ? MemoryFormat::channels_last : MemoryFormat::contiguous;
-    } else
+    } else if (a == "--precision") {
+      o.precision = value();
+      parse_precision(o.precision);  // throws, naming the known ones
+    } else if (a == "--cuda-graph") {
+      o.cuda_graph = true;
+    } else {
       MINIDL_FAIL("unknown flag '", a,
                   "' (known: --models, --batch, --threads, --device, --runs, --min-time, --warmup, "
-                  "--iters, --profile, --memory-format)");
+                  "--iters, --profile, --memory-format, --precision, --cuda-graph)");
+    }
   }
+  MINIDL_CHECK(!o.cuda_graph || (o.device.is_cuda() && !o.profile),
+               "--cuda-graph needs --device cuda, and no --profile (which times layers alone)");
   MINIDL_CHECK(o.batch > 0 && o.runs > 0 && o.warmup >= 1 && o.iters >= 0,
                "--batch and --runs must be positive, --warmup at least 1");
   for (const std::string& m : o.models) find_net(m);
@@ -383,8 +411,9 @@ int main(int argc, char** argv) {
     std::printf("minidl model benchmark (%s build) on %s", MINIDL_WITH_CUDA ? "CUDA" : "CPU-only",
                 o.device.str().c_str());
     if (!o.device.is_cuda()) std::printf(" (%d threads)", num_threads());
-    std::printf(": zero_grad + forward + loss + backward + SGD step, synthetic data, %s\n",
-                o.memory_format == MemoryFormat::channels_last ? "channels_last" : "contiguous");
+    std::printf(": zero_grad + forward + loss + backward + SGD step, synthetic data, %s, %s%s\n",
+                o.memory_format == MemoryFormat::channels_last ? "channels_last" : "contiguous",
+                o.precision.c_str(), o.cuda_graph ? ", CUDA graph" : "");
     std::printf("cpu isa: %s\n", cpu_isa_summary().c_str());
     if (!o.device.is_cuda())
       std::printf("cpu convolutions: %s (MINIDL_CPU_CONV=onednn|reference)\n",

@@ -161,7 +161,7 @@ def sync(dev):
 
 
 class Trainer:
-    def __init__(self, name, batch, dev, memory_format=torch.contiguous_format):
+    def __init__(self, name, batch, dev, memory_format=torch.contiguous_format, amp=False):
         c, size, classes = NETS[name]
         self.net = make(name).to(dev, memory_format=memory_format).train()
         gen = torch.Generator().manual_seed(7)
@@ -170,10 +170,12 @@ class Trainer:
         self.labels = ((torch.arange(batch) * 7 + 3) % classes).to(dev)
         self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         self.loss = None
+        self.amp = amp  # bf16 autocast (PyTorch's AMP): minidl's --precision bf16
 
     def step(self):
         self.opt.zero_grad(set_to_none=True)
-        self.loss = F.cross_entropy(self.net(self.x), self.labels)
+        with torch.autocast(self.x.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            self.loss = F.cross_entropy(self.net(self.x), self.labels)
         self.loss.backward()
         self.opt.step()
 
@@ -309,7 +311,7 @@ def profile(t, name, batch, dev, step_seconds, reps=5):
 
 def bench(name, args, dev):
     fmt = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
-    t = Trainer(name, args.batch, dev, fmt)
+    t = Trainer(name, args.batch, dev, fmt, amp=args.amp)
     iters = args.iters or (10 if dev.type == "cuda" else 1)
     for _ in range(args.warmup):
         t.step()
@@ -346,6 +348,8 @@ def main():
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--memory-format", default="contiguous", choices=["contiguous", "channels_last"],
                     help="the model's and the batch's layout (torch.channels_last)")
+    ap.add_argument("--amp", action="store_true",
+                    help="bf16 autocast (minidl_bench_models --precision bf16)")
     args = ap.parse_args()
     dev = torch.device(args.device)
     if args.threads:
@@ -354,7 +358,8 @@ def main():
         torch.backends.cudnn.benchmark = True
     threads = "" if dev.type == "cuda" else f" ({torch.get_num_threads()} threads)"
     print(f"PyTorch {torch.__version__} model benchmark on {dev}{threads}: zero_grad + forward + "
-          f"loss + backward + SGD step, synthetic data, {args.memory_format}", flush=True)
+          f"loss + backward + SGD step, synthetic data, {args.memory_format}"
+          f"{', bf16 autocast' if args.amp else ''}", flush=True)
     torch.manual_seed(0)
     for name in args.models.split(","):
         if name not in NETS:

@@ -229,7 +229,10 @@ std::vector<Field> RunSettings::fields() {
            "f32; f16 scales the loss dynamically)"},
           {"memory_format", &memory_format,
            "Activations' layout: contiguous (NCHW) or channels_last (NHWC, from the loader "
-           "through every layer)"}};
+           "through every layer)"},
+          {"cuda_graph", &cuda_graph,
+           "CUDA: capture the training step as a CUDA graph after 3 eager steps and replay it "
+           "(not with f16, dropout or data parallel)"}};
 }
 
 void RunSettings::validate() const {
@@ -237,7 +240,12 @@ void RunSettings::validate() const {
   if (threads < 0 || threads > 4096) bad("threads", "must be in [0, 4096]");
   one_of("precision", precision, {"f32", "bf16", "f16"});
   one_of("memory_format", memory_format, {"contiguous", "channels_last"});
-  parsed_device();
+  if (cuda_graph && precision == "f16")
+    bad("cuda_graph", "cannot capture f16's dynamic loss scaling (the host reads each step's "
+                      "outcome before the next); use bf16");
+  const Device d = parsed_device();
+  if (cuda_graph && !d.is_cuda())
+    bad("cuda_graph", "needs a CUDA device; device is " + device);
 }
 
 MemoryFormat RunSettings::parsed_memory_format() const {

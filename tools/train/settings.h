@@ -105,6 +105,9 @@ struct RunSettings {
   // The activations' layout: contiguous (NCHW) or channels_last (NHWC from the loader through
   // every layer: docs/layers.md, "Memory format")
   std::string memory_format = "contiguous";
+  // CUDA: the training step captured as a CUDA graph after warm-up and replayed (docs/gpu.md,
+  // "CUDA graphs"; SolverOptions::cuda_graph)
+  bool cuda_graph = false;
   std::vector<Field> fields();
   void validate() const;
   Device parsed_device() const;  // throws UsageError when unknown or absent

@@ -131,6 +131,13 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   o.overlap = s.dist.overlap;
   o.dynamic_loss_scale = s.run.precision == "f16";  // docs/precision.md
   o.sync_every = s.loop.sync_every_for(ranks.device, o.dynamic_loss_scale);
+  o.cuda_graph = s.run.cuda_graph;
+  if (o.cuda_graph) {
+    std::string why = ranks.world() > 1 ? "data parallel runs host code between the kernels (the "
+                                          "all-reduce's buckets)"
+                                        : step_graph_obstacle(*net);
+    if (!why.empty()) throw UsageError("cuda_graph: cannot capture this step: " + why);
+  }
   Solver solver(*net, loss, opt, *lr, *mom, *train, test.get(), o);
   std::vector<std::string> skipped;
   std::string resumed_from;
