@@ -175,7 +175,11 @@ double relative_error(const Tensor& a, const Tensor& b) {
 // gradients then part by ~1e-2 nearly everywhere. That is not the layout: over weight seeds 1-40
 // (more than 1% of some gradient's elements off by 1e-4 of its largest, in any of the six cases),
 // oneDNN's NCHW against the reference convolution's NCHW parts so on 20 seeds, NHWC against NCHW on
-// 12 (measured 2026-12-02); seed 1 parts on neither.
+// 12 (measured 2026-12-02); seed 1 parts on neither there, but the GPU bundle's portable build (the
+// reference convolution, an AVX2 EPYC) parts on it for resnet18: dx by 1.3e-2 of its largest, weight
+// gradients by up to 2.9e-2. So the gradients are compared at 0.1: a layout error (a permuted or
+// misread tensor) is off by the order of the values themselves. The forward (logits, running
+// statistics) has no such amplification and stays at 1e-4.
 TEST(ModelZoo, ChannelsLastModelEqualsNchw) {
   struct Case {
     const char* name;
@@ -201,11 +205,11 @@ TEST(ModelZoo, ChannelsLastModelEqualsNchw) {
     Tensor dx_plain = plain->backward(dy), dx_nhwc = nhwc->backward(dy);
     if (c.args.in_channels > 1) EXPECT_EQ(dx_nhwc.memory_format(), MemoryFormat::channels_last) << what;
     EXPECT_TRUE(dx_plain.is_contiguous()) << what;
-    EXPECT_LT(relative_error(dx_nhwc, dx_plain), 1e-4) << what << " dx";
+    EXPECT_LT(relative_error(dx_nhwc, dx_plain), 0.1) << what << " dx";
     auto pp = plain->parameters(), pn = nhwc->parameters();
     ASSERT_EQ(pp.size(), pn.size());
     for (size_t i = 0; i < pp.size(); ++i)
-      EXPECT_LT(relative_error(pn[i]->grad, pp[i]->grad), 1e-3) << what << " " << pp[i]->name;
+      EXPECT_LT(relative_error(pn[i]->grad, pp[i]->grad), 0.1) << what << " " << pp[i]->name;
     auto bp = plain->buffers(), bn = nhwc->buffers();
     for (size_t i = 0; i < bp.size(); ++i)
       if (bp[i]->value.dtype() == DType::f32)
