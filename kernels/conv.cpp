@@ -37,10 +37,24 @@ bool is_channels_last(const Tensor& t) {
   return t.dim() == 4 && !t.is_contiguous() && t.is_contiguous(MemoryFormat::channels_last);
 }
 
+bool is_16bit(DType t) {
+  return t == DType::bf16 || t == DType::f16;
+}
+
 void check_float(const char* op, const Tensor& t, const char* name) {
   check_defined(op, t, name);
-  MINIDL_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64, op, ": ", name, " ",
-               shape_str(t.shape()), " has dtype ", dtype_name(t.dtype()), ", expected f32 or f64");
+  MINIDL_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || is_16bit(t.dtype()), op, ": ",
+               name, " ", shape_str(t.shape()), " has dtype ", dtype_name(t.dtype()),
+               ", expected f32, f64, bf16 or f16");
+}
+
+// A 16-bit convolution has no bias: cuDNN would add it to the rounded result (a second rounding),
+// where a 16-bit convolution with f32 accumulation rounds once; Conv2d keeps a biased layer in f32
+// storage (layers/conv2d.cpp).
+void check_no_bias(const char* op, const Tensor& x, const Tensor& t, const char* name) {
+  MINIDL_CHECK(!is_16bit(x.dtype()) || !t.defined(), op, ": x is ", dtype_name(x.dtype()),
+               " and ", name, " is given; a ", dtype_name(x.dtype()),
+               " convolution takes no bias (add it in f32)");
 }
 
 // An activation-like tensor: the expected shape, x's dtype, device and layout.
@@ -133,6 +147,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
   const char* op = "conv2d_forward";
   ConvGeometry g = conv_geometry(op, x, w, p);
   take_layout_from(g, x, y);
+  check_no_bias(op, x, b, "b");
   if (b.defined()) check_param(op, x, b, "b", {g.O});
   check_like_x(op, x, g, y, "y", {g.N, g.O, g.OH, g.OW});
   if (y.numel() == 0) return;
@@ -147,6 +162,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
   check_like_x(op, x, g, dy, "dy", {g.N, g.O, g.OH, g.OW});
   if (dx.defined()) check_like_x(op, x, g, dx, "dx", x.shape());
   if (dw.defined()) check_param(op, x, dw, "dw", w.shape());
+  check_no_bias(op, x, db, "db");
   if (db.defined()) check_param(op, x, db, "db", {g.O});
   if (!dx.defined() && !dw.defined() && !db.defined()) return;
   if (x.numel() == 0) return;

@@ -14,7 +14,13 @@
 // CUDA: cuDNN forward / backward-data / backward-filter / backward-bias; algorithms chosen once per
 // shape (heuristics, or timed with set_conv_benchmark) and cached; workspace from the caching
 // allocator; NCHW or NHWC (x, y, dy, dx channels-last; w stays [O, C, KH, KW] contiguous).
-// f32 and f64 on both twins.
+// f32 and f64 on both twins, and bf16 / f16 (mixed precision, docs/precision.md): x, w, y (dy, dx,
+// dw) all of one 16-bit type, the products summed in f32, each result rounded once to the 16-bit
+// type (dw: the sum added to dw in f32, then rounded); no bias (b, db undefined: Conv2d adds a bias
+// in f32). The CPU twin widens the operands to f32, runs its f32 path and rounds: exactly the
+// values of the f32-storage rounding Conv2d used before. CUDA: cuDNN with 16-bit tensors and f32
+// compute (tensor cores); it equals the CPU twin but for sums whose order differs (within one unit
+// in the last place of the 16-bit result).
 #pragma once
 
 #include "core/dispatch.h"

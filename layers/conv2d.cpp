@@ -59,8 +59,21 @@ Tensor Conv2d::forward(const Tensor& x) {
     xin = x.device().is_cpu() ? x.contiguous() : match_layout(x, x);
     y = empty_like_layout(y_shape, xin);
   }
-  // In bf16 / f16 (compute_precision): operands and result rounded, the sums in f32.
   const DType pr = active_precision(xin, precision_);
+  if (pr != DType::f32 && !bias_) {
+    // In bf16 / f16 (compute_precision): a 16-bit convolution (cuDNN's tensor cores on a GPU) on
+    // 16-bit copies of x and w, sums in f32; its rounded result widened back for the f32 layers
+    // after it. The input is kept in 16 bits for backward (half the memory).
+    Tensor x16 = xin.to(pr);
+    Tensor y16 = Tensor::empty(y_shape, pr, x.device(), y.memory_format());
+    conv2d_forward(x16, weight_->value.to(pr), Tensor(), y16, p);
+    Tensor(y).copy_(y16);
+    x_ = training() ? x16 : Tensor();
+    return y;
+  }
+  // With a bias, bf16 / f16 round the f32 operands and result in f32 storage (kernels/precision.h):
+  // the same values, the bias added before the one rounding (kernels/conv.h: a 16-bit
+  // convolution takes no bias).
   xin = rounded_to(xin, pr);
   conv2d_forward(xin, rounded_to(weight_->value, pr),
                  bias_ ? rounded_to(bias_->value, pr) : Tensor(), y, p);
@@ -77,6 +90,7 @@ Tensor Conv2d::backward(const Tensor& dy) {
   // NCHW and NHWC one layout).
   const MemoryFormat f =
       memory_format_ == MemoryFormat::channels_last ? MemoryFormat::channels_last : x.memory_format();
+  if (x.dtype() == DType::bf16 || x.dtype() == DType::f16) return backward_16bit(x, dy, f);
   Tensor d = dy.contiguous(f);
   Tensor dx = input_grad_ ? Tensor::empty(x.shape(), x.dtype(), x.device(), f) : Tensor();
   const DType pr = active_precision(x, precision_);
@@ -94,6 +108,19 @@ Tensor Conv2d::backward(const Tensor& dy) {
   if (bias_) accumulate_rounded(db, pr, bias_->grad);
   if (dx.defined()) round_to_precision(dx, pr, dx);
   return dx;
+}
+
+// The 16-bit convolution's backward: dy narrowed to x's 16-bit type (one pass, in the forward's
+// layout), dx and dw from the 16-bit kernel (each rounded once), dw added to the f32 gradient.
+Tensor Conv2d::backward_16bit(const Tensor& x, const Tensor& dy, MemoryFormat f) {
+  const DType pr = x.dtype();
+  Tensor d = Tensor::empty(dy.shape(), pr, dy.device(), f);
+  d.copy_(dy);
+  Tensor dx = input_grad_ ? Tensor::empty(x.shape(), pr, x.device(), f) : Tensor();
+  Tensor dw = Tensor::zeros(weight_->grad.shape(), pr, x.device());
+  conv2d_backward(x, weight_->value.to(pr), d, dx, dw, Tensor(), opts_.p_);
+  add(weight_->grad, dw.to(DType::f32), weight_->grad);
+  return dx.defined() ? dx.to(DType::f32) : dx;
 }
 
 }  // namespace minidl

@@ -66,7 +66,9 @@ class Conv2d : public Module {
   Conv2dOptions opts_;
   Parameter* weight_ = nullptr;
   Parameter* bias_ = nullptr;
-  Tensor x_;  // the forward input (training mode), until backward
+  Tensor backward_16bit(const Tensor& x, const Tensor& dy, MemoryFormat f);
+
+  Tensor x_;  // the forward input (training mode), until backward; 16-bit in bf16 / f16
 };
 
 }  // namespace minidl

@@ -123,8 +123,11 @@ class Module {
   bool input_grad() const { return input_grad_; }
 
   // The precision Conv2d and Linear compute in (docs/precision.md): f32 (the default) or bf16 /
-  // f16 with f32 accumulation: their f32 operands and results are rounded to it, in f32 storage
-  // (kernels/precision.h). Sets this module and every descendant; the other layers (batch norm
+  // f16 with f32 accumulation: a convolution without bias runs the 16-bit kernel on 16-bit copies
+  // of its operands (kernels/conv.h), and keeps its input in 16 bits for backward; Linear and a
+  // biased convolution round their f32 operands and results in f32 storage (kernels/precision.h):
+  // the same values. Activations between layers stay f32. Sets this module and every descendant;
+  // the other layers (batch norm
   // and its statistics, the loss) and the optimiser's weights stay f32, as under PyTorch's
   // autocast. f64 tensors (the gradient checks) are never rounded.
   void set_compute_precision(DType precision);

@@ -344,10 +344,34 @@ void reference_forward(const Tensor& x, const Tensor& w, const Tensor& b, const 
   });
 }
 
+bool is_16bit(const Tensor& t) {
+  return t.dtype() == DType::bf16 || t.dtype() == DType::f16;
+}
+
+// A 16-bit tensor widened to f32 (exact), in its layout; an undefined one stays undefined.
+Tensor widened(const Tensor& t) {
+  return t.defined() ? t.to(DType::f32) : t;
+}
+
+// An f32 tensor for a 16-bit result, in the layout the geometry runs in.
+Tensor f32_like(const Tensor& t, const ConvGeometry& g) {
+  return Tensor::empty(t.shape(), DType::f32, Device::cpu(),
+                       g.channels_last ? MemoryFormat::channels_last : MemoryFormat::contiguous);
+}
+
 }  // namespace
 
+// bf16 / f16: the operands widened to f32, the f32 path, each result rounded once (copy converts
+// to nearest, ties to even, as core/half.h does): the values a 16-bit convolution with f32
+// accumulation gives, and those of the f32-storage rounding (kernels/precision.h) bit for bit.
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
-                    const ConvGeometry& g, Stream) {
+                    const ConvGeometry& g, Stream s) {
+  if (is_16bit(x)) {
+    Tensor y32 = f32_like(y, g);
+    conv2d_forward(widened(x), widened(w), Tensor(), y32, g, s);
+    Tensor(y).copy_(y32);
+    return;
+  }
   if (use_onednn(x)) {
     conv_onednn::forward(x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr,
                          y.data<float>(), g);
@@ -362,7 +386,14 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
 }
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
-                     const Tensor& dw, const Tensor& db, const ConvGeometry& g, Stream) {
+                     const Tensor& dw, const Tensor& db, const ConvGeometry& g, Stream s) {
+  if (is_16bit(x)) {  // dw: its f32 value plus the f32 sums, rounded once
+    Tensor dx32 = dx.defined() ? f32_like(dx, g) : Tensor(), dw32 = widened(dw);
+    conv2d_backward(widened(x), widened(w), widened(dy), dx32, dw32, Tensor(), g, s);
+    if (dx.defined()) Tensor(dx).copy_(dx32);
+    if (dw.defined()) Tensor(dw).copy_(dw32);
+    return;
+  }
   if (use_onednn(x)) {
     if (dx.defined())
       conv_onednn::backward_data(dy.data<float>(), w.data<float>(), dx.data<float>(), g);

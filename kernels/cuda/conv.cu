@@ -3,6 +3,8 @@
 // layout, sizes, TF32 and benchmark settings, device) by cudnnGet*Algorithm_v7's heuristics, or
 // timed with cudnnFind*AlgorithmEx when set_conv_benchmark(true), and cached; the
 // workspace is a Tensor from the stream-ordered caching allocator, freed right after the launch.
+// f32 (TF32 tensor cores unless set_conv_allow_tf32(false)), f64, and bf16 / f16 tensors with f32
+// compute on tensor cores (mixed precision, kernels/conv.h).
 #include <cudnn.h>
 
 #include <algorithm>
@@ -14,7 +16,6 @@
 #include "core/context.h"
 #include "core/copy.h"
 #include "kernels/conv.h"
-#include "kernels/elementwise.h"
 
 namespace minidl {
 namespace cuda {
@@ -22,7 +23,21 @@ namespace {
 
 constexpr size_t kMaxWorkspace = size_t(1) << 30;  // algorithms needing more are skipped
 
+// The tensors' element type; a 16-bit convolution runs with 16-bit x, w, y and f32 compute (cuDNN's
+// PSEUDO_BFLOAT16 / PSEUDO_HALF configurations: f32 accumulation, one rounding of each result).
 cudnnDataType_t cudnn_dtype(DType t) {
+  switch (t) {
+    case DType::f64:
+      return CUDNN_DATA_DOUBLE;
+    case DType::bf16:
+      return CUDNN_DATA_BFLOAT16;
+    case DType::f16:
+      return CUDNN_DATA_HALF;
+    default:
+      return CUDNN_DATA_FLOAT;
+  }
+}
+cudnnDataType_t compute_dtype(DType t) {
   return t == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
 }
 
@@ -78,8 +93,10 @@ struct Descs {
     MINIDL_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
         conv.d, static_cast<int>(g.PH), static_cast<int>(g.PW), static_cast<int>(g.SH),
         static_cast<int>(g.SW), static_cast<int>(g.DH), static_cast<int>(g.DW),
-        CUDNN_CROSS_CORRELATION, cudnn_dtype(t)));
-    math = (t == DType::f32 && !conv_allow_tf32()) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+        CUDNN_CROSS_CORRELATION, compute_dtype(t)));
+    const bool half = t == DType::bf16 || t == DType::f16;  // tensor cores: what 16 bits are for
+    math = half ? CUDNN_TENSOR_OP_MATH
+                : (t == DType::f32 && !conv_allow_tf32()) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
     MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.d, math));
   }
 };
@@ -264,15 +281,14 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
     MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
     Tensor ws;
     void* wsp = workspace_ptr(ws, c.workspace, x.device());
-    // NCHW filters accumulate in place (beta = 1); NHWC filters go through a temporary.
-    Tensor target = g.channels_last ? Tensor::empty(w.shape(), w.dtype(), w.device(),
-                                                    MemoryFormat::channels_last)
-                                    : dw;
+    // dw += the sums (beta = 1: cuDNN adds in the compute type and rounds once). NHWC filters
+    // accumulate in an NHWC copy of dw, copied back.
+    Tensor target = filter_for(dw, g);
     MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
         h, k.one(), d.x.d, x.data_ptr(), d.y.d, dy.data_ptr(), d.conv.d,
-        static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), wsp, c.workspace,
-        g.channels_last ? k.zero() : k.one(), d.w.d, target.data_ptr()));
-    if (g.channels_last) axpy(1.0, target.contiguous(), dw);
+        static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), wsp, c.workspace, k.one(), d.w.d,
+        target.data_ptr()));
+    if (target.data_ptr() != dw.data_ptr()) Tensor(dw).copy_(target);
   }
   if (dx.defined()) {
     Tensor wf = filter_for(w, g), ws;

@@ -65,6 +65,44 @@ TEST(PrecisionLayers, Conv2dInBf16IsTheF32KernelOnRoundedOperands) {
   EXPECT_FALSE(same_bits(y, ref.forward(x))) << "bf16 must differ from f32 somewhere";
 }
 
+// Without a bias the layer runs the 16-bit convolution (kernels/conv.h) on 16-bit copies of x and
+// w: the same bits as the rounding in f32 storage, in both layouts, bf16 and f16.
+TEST(PrecisionLayers, Conv2dWithoutBiasRunsThe16BitKernelWithTheSameBits) {
+  for (DType p : {DType::bf16, DType::f16})
+    for (bool cl : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << dtype_name(p) << (cl ? " channels-last" : ""));
+      Conv2d conv(Conv2dOptions(4, 6, 3).stride(2).padding(1).bias(false));
+      conv.set_compute_precision(p);
+      if (cl) conv.set_memory_format(MemoryFormat::channels_last);
+      const MemoryFormat f = cl ? MemoryFormat::channels_last : MemoryFormat::contiguous;
+      Tensor x = random_tensor({3, 4, 11, 11}, 9), dy = random_tensor({3, 6, 6, 6}, 10);
+      Tensor w = conv.weight()->value;
+      const ConvParams pr = conv.options().p_;
+
+      Tensor y = conv.forward(x);
+      EXPECT_EQ(y.dtype(), DType::f32);
+      EXPECT_TRUE(y.is_contiguous(f));
+      Tensor want = Tensor::empty(y.shape(), DType::f32, Device::cpu(), f);
+      conv2d_forward(rounded_to(x.contiguous(f), p), rounded_to(w, p), Tensor(), want, pr);
+      round_to_precision(want, p, want);
+      EXPECT_TRUE(same_bits(y, want)) << "forward";
+
+      Tensor gw0 = random_tensor(w.shape(), 11);
+      conv.weight()->grad.copy_(gw0);
+      Tensor dx = conv.backward(dy);
+      EXPECT_EQ(dx.dtype(), DType::f32);
+      Tensor dx_want = Tensor::empty(x.shape(), DType::f32, Device::cpu(), f),
+             dw = Tensor::zeros(w.shape());
+      conv2d_backward(rounded_to(x.contiguous(f), p), rounded_to(w, p),
+                      rounded_to(dy.contiguous(f), p), dx_want, dw, Tensor(), pr);
+      round_to_precision(dx_want, p, dx_want);
+      EXPECT_TRUE(same_bits(dx, dx_want)) << "dx";
+      Tensor gw = gw0.clone();
+      axpy(1.0, rounded_to(dw, p), gw);
+      EXPECT_TRUE(same_bits(conv.weight()->grad, gw)) << "dw";
+    }
+}
+
 TEST(PrecisionLayers, LinearInBf16IsTheF32KernelOnRoundedOperands) {
   Linear fc(20, 7);
   fc.set_compute_precision(DType::bf16);
