@@ -12,10 +12,11 @@ namespace minidl {
 // the same (seed, offset), so no mask is stored, and the CPU and CUDA masks are identical for a
 // seed.
 //
-// The stream is the layer's state: the host buffer "rng_state" (i64 [2]: seed, next offset, both
+// The stream is the layer's state: the buffer "rng_state" (i64 [2]: seed, next offset, both
 // bit-cast from uint64), saved in its state_dict and so in every checkpoint, and restored by
-// load_state_dict. It stays on the CPU whatever the module's device (Buffer::host): forward reads
-// and advances it without touching the GPU.
+// load_state_dict. It lives on the module's device, where forward advances it (dropout_reserve,
+// kernels/dropout.h) without a host round trip, so a CUDA graph's replays draw new masks; each
+// data-parallel rank keeps its own (Buffer::random_state).
 class Dropout : public Module {
  public:
   // The seed defaults to a draw from default_generator() (distinct per layer, reproducible after
@@ -28,7 +29,7 @@ class Dropout : public Module {
   std::string options_str() const override;
 
   double p() const { return p_; }
-  // The mask stream, read from and written to the "rng_state" buffer.
+  // The mask stream, read from and written to the "rng_state" buffer (a copy to or from the device).
   Generator generator() const;
   void set_generator(const Generator& g);
 
@@ -39,7 +40,7 @@ class Dropout : public Module {
   double p_;
   Buffer* rng_state_;
   bool pending_ = false;            // a training forward awaits its backward
-  uint64_t seed_ = 0, offset_ = 0;  // its Philox stream, for backward to replay
+  Tensor draw_;  // the last forward's (seed, offset) on the device, for backward to replay
   bool channels_last_ = false;
   Shape shape_;
 };

@@ -129,12 +129,12 @@ Parameter* Module::register_parameter(const std::string& name, Tensor value, boo
   return raw;
 }
 
-Buffer* Module::register_buffer(const std::string& name, Tensor value, bool host) {
+Buffer* Module::register_buffer(const std::string& name, Tensor value, bool random_state) {
   check_registration(*this, "buffer", name, value, buffers_);
   auto b = std::make_unique<Buffer>();
   b->name = join(path_, name);
-  b->value = host ? value.to(Device::cpu()) : value;
-  b->host = host;
+  b->value = value;
+  b->random_state = random_state;
   Buffer* raw = b.get();
   buffers_.push_back({name, std::move(b)});
   return raw;
@@ -266,7 +266,7 @@ Module& Module::to(Device device) {
   arena()->to(device);
   visit([device](Module& m) {
     for (auto& ob : m.buffers_)
-      if (!ob.b->host) ob.b->value = ob.b->value.to(device);
+      ob.b->value = ob.b->value.to(device);
     m.device_ = device;
     m.clear_cache();
   });

@@ -33,8 +33,10 @@ namespace minidl {
 struct Buffer {
   std::string name;  // full dotted name, like Parameter::name
   Tensor value;
-  bool host = false;  // stays on the CPU whatever the module's device: state the host reads and
-                      // advances every step (an RNG position), saved and loaded like any buffer
+  // The state of a random stream (Dropout's seed and offset), kept on the module's device so that
+  // a CUDA graph's replays advance it: each data-parallel rank keeps its own (the Solver's
+  // broadcast skips it), and a gradient check's freeze_randomness restores it.
+  bool random_state = false;
 };
 
 class Module {
@@ -147,7 +149,7 @@ class Module {
   // the same shape, dtype and device.
   Parameter* register_parameter(const std::string& name, Tensor value,
                                 bool is_bias_or_norm = false);
-  Buffer* register_buffer(const std::string& name, Tensor value, bool host = false);
+  Buffer* register_buffer(const std::string& name, Tensor value, bool random_state = false);
   template <typename M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     attach(name, module);

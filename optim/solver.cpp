@@ -244,7 +244,7 @@ void Solver::broadcast_state(bool parameters) {
   if (parameters)
     for (const ArenaGroup& g : model_.arena()->groups()) comm.broadcast(g.values, 0);
   for (Buffer* b : model_.buffers())
-    if (!b->host) comm.broadcast(b->value, 0);
+    if (!b->random_state) comm.broadcast(b->value, 0);
 }
 
 // The test set's loss and accuracy. Data parallel: each rank evaluates its shard (the test loader

@@ -6,7 +6,6 @@
 #include "core/context.h"
 #include "core/error.h"
 #include "layers/batchnorm.h"
-#include "layers/dropout.h"
 
 #if MINIDL_WITH_CUDA
 #include <cuda_runtime.h>
@@ -18,9 +17,7 @@ std::string step_graph_obstacle(Module& model) {
   std::string why;
   model.visit([&](Module& m) {
     if (!why.empty()) return;
-    if (auto* d = dynamic_cast<Dropout*>(&m); d && d->p() > 0)
-      why = m.where() + ": dropout's random offset is a host argument, which a graph would freeze";
-    else if (auto* bn = dynamic_cast<BatchNorm2d*>(&m); bn && bn->options().caffe_style)
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(&m); bn && bn->options().caffe_style)
       why = m.where() + ": caffe-style batch norm's momentum follows a count on the host";
     else if (bn && bn->synced())
       why = m.where() + ": synchronised batch norm waits for the other ranks";

@@ -16,9 +16,9 @@
 //   - warm-up: the first steps run eagerly on that stream, so that every lazily built thing (cuDNN
 //     algorithms, the SGD plan, the gradients, the stream's cache) exists before the capture, which
 //     then asks the device for no memory.
-// What it cannot replay is refused by the caller (tools/train/settings.cpp): dropout (its Philox
-// offset is a host argument), caffe-style batch norm (its momentum follows a host count), f16's
-// dynamic loss scale, data parallel, a gradient hook.
+// What it cannot replay is refused by the caller (tools/train/settings.cpp): caffe-style batch norm
+// (its momentum follows a host count), f16's dynamic loss scale, data parallel, a gradient hook.
+// Dropout replays: its stream advances on the device (kernels/dropout.h, dropout_reserve).
 //
 // A batch of other shapes (the epoch's last, partial one) runs eagerly on the same stream. The
 // caller's stream waits for each step, so what follows it (reads, evaluations) sees its results.
@@ -34,9 +34,9 @@
 
 namespace minidl {
 
-// Why `model`'s training step cannot be captured, or "" when it can: a Dropout with p > 0 (its
-// Philox offset is a host argument), a caffe-style BatchNorm2d (its momentum follows a host count)
-// or a synchronised one (it waits for the other ranks' sums), named by where they are.
+// Why `model`'s training step cannot be captured, or "" when it can: a caffe-style BatchNorm2d (its
+// momentum follows a host count) or a synchronised one (it waits for the other ranks' sums), named
+// by where it is.
 std::string step_graph_obstacle(Module& model);
 
 class StepGraph {

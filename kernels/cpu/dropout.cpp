@@ -5,8 +5,9 @@
 namespace minidl {
 namespace cpu {
 
-void dropout_apply(const Tensor& x, const Tensor& y, float p, uint64_t seed, uint64_t offset,
-                   Stream) {
+void dropout_apply(const Tensor& x, const Tensor& y, float p, const Tensor& draw, Stream) {
+  const uint64_t seed = static_cast<uint64_t>(draw.data<int64_t>()[0]);
+  const uint64_t offset = static_cast<uint64_t>(draw.data<int64_t>()[1]);
   visit_floating(x.dtype(), "dropout", [&](auto z) {
     using T = decltype(z);
     const T* px = x.data<T>();
@@ -17,6 +18,10 @@ void dropout_apply(const Tensor& x, const Tensor& y, float p, uint64_t seed, uin
       py[i] = dropout_element(px[i], dropout_keep(seed, offset, i, p), scale);
     });
   });
+}
+
+void dropout_reserve(const Tensor& state, const Tensor& draw, uint64_t counters, Stream) {
+  dropout_reserve_element(state.data<int64_t>(), draw.data<int64_t>(), counters);
 }
 
 }  // namespace cpu

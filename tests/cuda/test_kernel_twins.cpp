@@ -9,6 +9,7 @@
 #include "core/copy.h"
 #include "core/fill.h"
 #include "kernels/counter.h"
+#include "kernels/dropout.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/random.h"
@@ -161,6 +162,26 @@ TEST(CudaTwin, RandomFillsAreBitIdentical) {
   bernoulli_(mc, 0.8f, 7, 0);
   bernoulli_(mg, 0.8f, 7, 0);
   EXPECT_EQ(mg.to_vector<uint8_t>(), mc.to_vector<uint8_t>());
+}
+
+// Dropout's stream on the device: the reserve's draw and advanced state, and the mask drawn from
+// a draw in device memory, equal the CPU twin's.
+TEST(CudaTwin, DropoutReserveAndDeviceDrawEqualTheCpuTwin) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  Tensor state = Tensor::from_vector<int64_t>({-5, (int64_t(1) << 40) + 3}, {2});
+  Tensor draw = Tensor::zeros({2}, DType::i64);
+  Tensor gstate = state.to(kGpu), gdraw = draw.to(kGpu);
+  for (int64_t n : {1, 100001, 7}) {
+    dropout_reserve(state, draw, n);
+    dropout_reserve(gstate, gdraw, n);
+  }
+  EXPECT_EQ(gstate.to_vector<int64_t>(), state.to_vector<int64_t>());
+  EXPECT_EQ(gdraw.to_vector<int64_t>(), draw.to_vector<int64_t>());
+  Tensor x = testing::random_tensor({1000, 37}, 4), y = Tensor::empty({1000, 37});
+  Tensor gy = Tensor::empty({1000, 37}, DType::f32, kGpu);
+  dropout_apply(x, y, 0.3f, draw);
+  dropout_apply(x.to(kGpu), gy, 0.3f, gdraw);
+  EXPECT_TRUE(all_close(gy, y, 0, 0));
 }
 
 }  // namespace

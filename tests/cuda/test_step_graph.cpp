@@ -72,9 +72,9 @@ TEST(CudaStepGraph, AStepThatWaitsForTheHostIsNotCaptured) {
                       "cuda_graph: capturing", "waits for the host");
 }
 
-// The fixture's experiment on the GPU with a convolution and batch norm instead of its dropout
-// (which a graph refuses), 100 images so that each epoch's seventh batch holds 4, 14 iterations
-// read every 4.
+// The fixture's experiment on the GPU with a convolution, batch norm and dropout (whose stream the
+// replays must advance as the eager steps do), 100 images so that each epoch's seventh batch holds
+// 4, 14 iterations read every 4.
 struct GpuRun {
   Recorder rec;
   std::unique_ptr<Experiment> e;
@@ -89,7 +89,8 @@ struct GpuRun {
         1, o, materialize(SyntheticDataset(100, {1, 8, 8}, 4, 11, "synthetic/train")), kGpu, [] {
           return sequential({std::make_shared<Conv2d>(Conv2dOptions(1, 8, 3).padding(1)),
                              std::make_shared<BatchNorm2d>(8), std::make_shared<ReLU>(),
-                             std::make_shared<Flatten>(), std::make_shared<Linear>(8 * 8 * 8, 4)});
+                             std::make_shared<Dropout>(0.25), std::make_shared<Flatten>(),
+                             std::make_shared<Linear>(8 * 8 * 8, 4)});
         });
     e->solver->add_observer(rec);
   }
@@ -112,6 +113,8 @@ TEST(CudaStepGraph, SolverReplaysEqualEagerStepsBitForBit) {
   expect_same_tensors(graph.e->net->state_dict(), eager.e->net->state_dict());
   expect_same_tensors(graph.e->opt->state_dict(), eager.e->opt->state_dict());
   EXPECT_EQ(graph.e->net->state_dict().at("1.num_batches_tracked").item<int64_t>(), 14);
+  EXPECT_NE(graph.e->net->state_dict().at("3.rng_state").to_vector<int64_t>()[1], 0)
+      << "the dropout stream advanced";
   EXPECT_EQ(graph.e->solver->last_eval().loss, eager.e->solver->last_eval().loss);
 }
 

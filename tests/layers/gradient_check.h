@@ -49,12 +49,12 @@ inline Tensor random_double(const Shape& shape, uint32_t seed, double lo = -1.0,
   return Tensor::from_vector(v, shape);
 }
 
-// Restores every host buffer of m (the RNG states: Dropout's "rng_state") to its value now: call
-// it before each forward to replay the same masks (the "fixed mask" of a dropout gradient check).
+// Restores every random-state buffer of m (Dropout's "rng_state") to its value now: call it before
+// each forward to replay the same masks (the "fixed mask" of a dropout gradient check).
 inline std::function<void()> freeze_randomness(Module& m) {
   std::vector<std::pair<Buffer*, Tensor>> saved;
   for (Buffer* b : m.buffers())
-    if (b->host) saved.emplace_back(b, b->value.clone());
+    if (b->random_state) saved.emplace_back(b, b->value.clone());
   return [saved]() {
     for (const auto& [b, v] : saved) b->value.copy_(v);
   };

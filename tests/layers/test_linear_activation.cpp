@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "kernels/dropout.h"
 #include "layers/dropout.h"
 #include "layers/flatten.h"
 #include "layers/identity.h"
@@ -92,6 +93,46 @@ TEST(Dropout, MasksAreSeededAndAdvance) {
   manual_seed(3);
   Dropout d1(0.5), d2(0.5);
   EXPECT_NE(d1.generator().seed(), d2.generator().seed());
+}
+
+// The stream lives in the "rng_state" buffer and advances there (dropout_reserve): each forward
+// takes the next uniform_counters(numel) counters, as Generator::reserve counts them, and its
+// mask is the one dropout_apply draws at that (seed, offset); the state survives a state_dict
+// round trip, and a layer loaded from it continues with the same masks.
+TEST(Dropout, TheStreamAdvancesInItsBufferAndTravelsWithTheStateDict) {
+  Dropout a(0.5, 41);
+  Tensor x = Tensor::full({3, 333}, 1.0);
+  Generator expect(41);
+  for (int step = 0; step < 3; ++step) {
+    const uint64_t offset = expect.reserve(uniform_counters(x.numel()));
+    Tensor want = Tensor::empty(x.shape());
+    dropout_apply(x, want, 0.5f, 41, offset);
+    EXPECT_TRUE(all_close(a.forward(x), want, 0, 0)) << "step " << step;
+    EXPECT_EQ(a.generator().offset(), expect.offset());
+  }
+  Dropout b(0.5, 1);
+  b.load_state_dict(a.state_dict());
+  EXPECT_EQ(b.generator().seed(), 41u);
+  EXPECT_TRUE(all_close(b.forward(x), a.forward(x), 0, 0)) << "the loaded stream continues";
+  for (Buffer* buf : a.buffers()) EXPECT_TRUE(buf->random_state) << buf->name;
+}
+
+TEST(DropoutKernels, ReserveCopiesTheStreamAndAdvancesItsOffset) {
+  Tensor state = Tensor::from_vector<int64_t>({-5, (int64_t(1) << 40) + 3}, {2});
+  Tensor draw = Tensor::zeros({2}, DType::i64);
+  dropout_reserve(state, draw, 1000);
+  EXPECT_EQ(draw.to_vector<int64_t>(), (std::vector<int64_t>{-5, (int64_t(1) << 40) + 3}));
+  EXPECT_EQ(state.to_vector<int64_t>()[1],
+            (int64_t(1) << 40) + 3 + static_cast<int64_t>(uniform_counters(1000)));
+  // The seed is a uint64 bit-cast: -5 draws the masks of seed 2^64 - 5.
+  Tensor x = Tensor::full({777}, 1.0), y = Tensor::empty({777}), z = Tensor::empty({777});
+  dropout_apply(x, y, 0.4f, draw);
+  dropout_apply(x, z, 0.4f, ~uint64_t(4), (uint64_t(1) << 40) + 3);
+  EXPECT_TRUE(all_close(y, z, 0, 0));
+  EXPECT_MINIDL_ERROR(dropout_apply(x, y, 0.4f, Tensor::zeros({3}, DType::i64)), "dropout",
+                      "draw must be i64 [2]");
+  EXPECT_MINIDL_ERROR(dropout_reserve(state, Tensor::zeros({2}), 5), "dropout_reserve",
+                      "draw must be i64 [2]", "f32");
 }
 
 TEST(Dropout, GradientCheckWithAFixedMask) {

@@ -232,7 +232,7 @@ std::vector<Field> RunSettings::fields() {
            "through every layer)"},
           {"cuda_graph", &cuda_graph,
            "CUDA: capture the training step as a CUDA graph after 3 eager steps and replay it "
-           "(not with f16, dropout or data parallel)"}};
+           "(not with f16, data parallel, caffe-style or synchronised batch norm)"}};
 }
 
 void RunSettings::validate() const {
