@@ -75,6 +75,10 @@ class Sgd {
   // upload queued on the current stream, from pinned memory). launch_step is exactly the two.
   void write_live_scalars(double lr, double momentum, double grad_scale = 1.0);
   void launch_live_step();
+  // The plan's live scalars (i32 [4], an SgdLiveScalars on the device; defined once
+  // write_live_scalars has run): a kernel may rewrite a field between the upload and the step
+  // (the device-side loss scale's grad_scale, kernels/loss_scale.h).
+  const Tensor& live_scalars() const { return plan_.live; }
   void record_outcome(bool applied) { steps_ += applied ? 1 : 0; }
   // The torch form's next step starts its buffers from the gradient: the caller must know the
   // outcome of every earlier step before launching it.

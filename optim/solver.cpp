@@ -6,6 +6,7 @@
 
 #include "core/fill.h"
 #include "kernels/elementwise.h"
+#include "kernels/loss_scale.h"
 #include "kernels/step_log.h"
 #include "optim/checkpoint.h"
 
@@ -37,9 +38,6 @@ Solver::Solver(Module& model, SoftmaxCrossEntropy& loss, Sgd& optimizer, const S
   MINIDL_CHECK(options_.max_iter > 0, "solver: max_iter must be positive, got ", options_.max_iter);
   MINIDL_CHECK(options_.sync_every >= 1, "solver: sync_every must be >= 1, got ",
                options_.sync_every);
-  MINIDL_CHECK(options_.sync_every == 1 || !options_.dynamic_loss_scale,
-               "solver: dynamic loss scaling (f16) reads every step's outcome before the next step;"
-               " sync_every must be 1, got ", options_.sync_every);
   if (options_.dynamic_loss_scale) {
     MINIDL_CHECK(options_.initial_loss_scale > 0 && options_.loss_scale_growth_interval > 0,
                  "solver: the loss scale and its growth interval must be positive");
@@ -48,10 +46,9 @@ Solver::Solver(Module& model, SoftmaxCrossEntropy& loss, Sgd& optimizer, const S
     state_.loss_scale.growth_interval = options_.loss_scale_growth_interval;
   }
   if (options_.cuda_graph) {
-    const char* host = options_.comm                 ? "data parallel (the all-reduce's buckets)"
-                       : options_.gradient_hook      ? "a gradient hook"
-                       : options_.dynamic_loss_scale ? "dynamic loss scaling (f16)"
-                                                     : nullptr;
+    const char* host = options_.comm            ? "data parallel (the all-reduce's buckets)"
+                       : options_.gradient_hook ? "a gradient hook"
+                                                : nullptr;
     MINIDL_CHECK(!host, "solver: cuda_graph cannot capture a step with ", host,
                  ": it runs host code between the kernels");
     const std::string why = step_graph_obstacle(model_);
@@ -126,22 +123,32 @@ void Solver::launch_iteration() {
   Batch batch = next_batch();
   model_.train();
   // f16: the loss gradient scaled up so that small gradients survive, the step scaling back down;
-  // an overflow skips the step and halves the scale (LossScale, updated as the step is read).
-  const double loss_scale = state_.loss_scale.enabled ? state_.loss_scale.scale : 1.0;
+  // an overflow skips the step and halves the scale. The scale is the device's (loss_scale_,
+  // uploaded from the host's LossScale at the first step, a resumed run's included), updated there
+  // after each step; the host's LossScale follows as each step is read.
+  const bool scaled = state_.loss_scale.enabled;
+  if (scaled && !loss_scale_.defined())
+    loss_scale_ = loss_scale_state(state_.loss_scale.scale, state_.loss_scale.growth_tracker,
+                                   optimizer_.device());
   // The host's per-step values, written to the device before the step runs (a graph replays the
-  // step's kernels with their launch arguments frozen).
-  auto before = [&] { optimizer_.write_live_scalars(l.lr, l.momentum, 1.0 / loss_scale); };
+  // step's kernels with their launch arguments frozen); the loss scale's grad_scale is rewritten
+  // on the device before the step reads it.
+  auto before = [&] { optimizer_.write_live_scalars(l.lr, l.momentum, 1.0); };
   // The step itself: only kernels from here on, nothing the host waits for.
   auto step = [&](const Tensor& images, const Tensor& labels) {
     model_.zero_grad();
     Tensor logits = model_.forward(images);
     Tensor loss = loss_.forward(logits, labels);
     Tensor dlogits = loss_.backward();
-    if (loss_scale != 1.0) scale(loss_scale, dlogits, dlogits);
+    if (scaled) loss_scale_apply(dlogits, loss_scale_);
     model_.backward(dlogits);
     if (reducer_) reduce_gradients();
     if (options_.gradient_hook) options_.gradient_hook(optimizer_.parameters());
+    const bool has_step = optimizer_.skip_flag().defined();  // undefined without parameters
+    if (scaled && has_step) loss_scale_prepare(loss_scale_, optimizer_.live_scalars());
     optimizer_.launch_live_step();
+    if (scaled && has_step)
+      loss_scale_update(loss_scale_, optimizer_.skip_flag(), state_.loss_scale.growth_interval);
     if (!step_log_.defined()) {
       step_log_ = Tensor::zeros({options_.sync_every, kStepLogFields}, DType::f64, loss.device());
       step_log_cursor_ = Tensor::zeros({1}, DType::i64, loss.device());

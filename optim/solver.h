@@ -75,7 +75,10 @@ struct SolverOptions {
   std::function<void(const std::vector<Parameter*>&)> gradient_hook;
   nlohmann::json config;  // the resolved experiment config, stored in every checkpoint
   // Dynamic loss scaling (TrainState's LossScale: f16 runs): the loss gradient is scaled before
-  // backward and the step divides the scale out; the gradient hook sees scaled gradients.
+  // backward and the step divides the scale out; the gradient hook sees scaled gradients. The
+  // scale lives on the device and is updated there after each step (kernels/loss_scale.h); the
+  // host runs the same rule on each step's outcome as it reads it, for the records and the
+  // checkpoints, so neither waits for the other.
   bool dynamic_loss_scale = false;
   double initial_loss_scale = 65536.0;
   int64_t loss_scale_growth_interval = 2000;
@@ -86,12 +89,11 @@ struct SolverOptions {
   // if each had been read at once: metrics, progress, divergence and checkpoints are unchanged.
   // What moves: a stop (SIGINT), a divergence or a callback's stop takes effect at the read, up
   // to sync_every - 1 iterations after the one it names (a diverged run writes no checkpoint),
-  // and the records of a window share its mean time. Dynamic loss scaling needs each step's
-  // outcome before the next step: it takes 1.
+  // and the records of a window share its mean time.
   int64_t sync_every = 1;
   // Capture the training step as a CUDA graph after a few eager steps and replay it for every
   // batch of the same shapes (optim/step_graph.h; docs/gpu.md, "CUDA graphs"). CUDA only; not
-  // with data parallel, a gradient hook, dynamic loss scaling, dropout or caffe-style batch norm.
+  // with data parallel, a gradient hook, caffe-style or synchronised batch norm.
   bool cuda_graph = false;
 };
 
@@ -181,6 +183,7 @@ class Solver {
   Tensor step_log_;               // f64 [sync_every, 3] on the model's device
   std::unique_ptr<StepGraph> graph_;  // cuda_graph only
   Tensor step_log_cursor_;        // i64 [1] beside it: the next record's row (kernels/step_log.h)
+  Tensor loss_scale_;  // f64 [2] on the device: the dynamic loss scale (kernels/loss_scale.h)
   std::chrono::steady_clock::time_point window_start_;
   int resumed_world_size_ = 1;
 };

@@ -17,8 +17,8 @@
 //     algorithms, the SGD plan, the gradients, the stream's cache) exists before the capture, which
 //     then asks the device for no memory.
 // What it cannot replay is refused by the caller (tools/train/settings.cpp): caffe-style batch norm
-// (its momentum follows a host count), f16's dynamic loss scale, data parallel, a gradient hook.
-// Dropout replays: its stream advances on the device (kernels/dropout.h, dropout_reserve).
+// (its momentum follows a host count), data parallel, a gradient hook. Dropout and f16's loss
+// scale replay: their state advances on the device (kernels/dropout.h, kernels/loss_scale.h).
 //
 // A batch of other shapes (the epoch's last, partial one) runs eagerly on the same stream. The
 // caller's stream waits for each step, so what follows it (reads, evaluations) sees its results.

@@ -100,11 +100,6 @@ TEST(Settings, ValidationNamesTheKey) {
        "'memory_format' is 'nhwc'; known: contiguous, channels_last"},
       {[](Settings& s) { s.run.cuda_graph = true; },
        "'cuda_graph' needs a CUDA device; device is cpu"},
-      {[](Settings& s) {
-         s.run.cuda_graph = true;
-         s.run.precision = "f16";
-       },
-       "'cuda_graph' cannot capture f16's dynamic loss scaling"},
       {[](Settings& s) { s.loop.eval_batches = 0; }, "'eval_batches'"},
       {[](Settings& s) { s.schedule.lr = ""; }, "'lr' must be a schedule"},
       {[](Settings& s) { s.run.out = "runs/\xff"; }, "'out' is not valid UTF-8"},

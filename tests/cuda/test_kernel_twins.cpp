@@ -12,6 +12,7 @@
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/loss_scale.h"
 #include "kernels/random.h"
 #include "kernels/reduce.h"
 #include "tests/testing.h"
@@ -182,6 +183,27 @@ TEST(CudaTwin, DropoutReserveAndDeviceDrawEqualTheCpuTwin) {
   dropout_apply(x, y, 0.3f, draw);
   dropout_apply(x.to(kGpu), gy, 0.3f, gdraw);
   EXPECT_TRUE(all_close(gy, y, 0, 0));
+}
+
+// The dynamic loss scale's kernels on the device against the CPU twin: a run of outcomes through
+// the update rule, the grad_scale written into the SGD's live scalars, the gradient scaled.
+TEST(CudaTwin, LossScaleKernelsEqualTheCpuTwin) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  Tensor state = loss_scale_state(4096.0, 1, Device::cpu()), gstate = state.to(kGpu);
+  Tensor live = Tensor::zeros({4}, DType::i32), glive = live.to(kGpu);
+  for (int32_t skipped : {0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0}) {
+    Tensor flag = Tensor::full({1}, skipped, DType::i32);
+    loss_scale_update(state, flag, 3);
+    loss_scale_update(gstate, flag.to(kGpu), 3);
+  }
+  EXPECT_EQ(gstate.to_vector<double>(), state.to_vector<double>());
+  loss_scale_prepare(state, live);
+  loss_scale_prepare(gstate, glive);
+  EXPECT_EQ(glive.to_vector<int32_t>(), live.to_vector<int32_t>());
+  Tensor x = testing::random_tensor({333, 7}, 9), gx = x.to(kGpu);
+  loss_scale_apply(x, state);
+  loss_scale_apply(gx, gstate);
+  EXPECT_TRUE(all_close(gx, x, 0, 0));
 }
 
 }  // namespace

@@ -78,19 +78,25 @@ TEST(CudaStepGraph, AStepThatWaitsForTheHostIsNotCaptured) {
 struct GpuRun {
   Recorder rec;
   std::unique_ptr<Experiment> e;
-  explicit GpuRun(bool graph) {
+  explicit GpuRun(bool graph, bool f16 = false) {
     SolverOptions o;
+    o.dynamic_loss_scale = f16;
+    o.initial_loss_scale = 1 << 24;  // overflows f16 at first: steps skipped on the device
+    o.loss_scale_growth_interval = 3;
     o.max_iter = 14;
     o.eval_every = 7;
     o.checkpoint_every = -1;
     o.sync_every = 4;
     o.cuda_graph = graph;
     e = std::make_unique<Experiment>(
-        1, o, materialize(SyntheticDataset(100, {1, 8, 8}, 4, 11, "synthetic/train")), kGpu, [] {
-          return sequential({std::make_shared<Conv2d>(Conv2dOptions(1, 8, 3).padding(1)),
-                             std::make_shared<BatchNorm2d>(8), std::make_shared<ReLU>(),
-                             std::make_shared<Dropout>(0.25), std::make_shared<Flatten>(),
-                             std::make_shared<Linear>(8 * 8 * 8, 4)});
+        1, o, materialize(SyntheticDataset(100, {1, 8, 8}, 4, 11, "synthetic/train")), kGpu, [=] {
+          auto net =
+              sequential({std::make_shared<Conv2d>(Conv2dOptions(1, 8, 3).padding(1).bias(false)),
+                          std::make_shared<BatchNorm2d>(8), std::make_shared<ReLU>(),
+                          std::make_shared<Dropout>(0.25), std::make_shared<Flatten>(),
+                          std::make_shared<Linear>(8 * 8 * 8, 4)});
+          if (f16) net->set_compute_precision(DType::f16);
+          return net;
         });
     e->solver->add_observer(rec);
   }
@@ -116,6 +122,25 @@ TEST(CudaStepGraph, SolverReplaysEqualEagerStepsBitForBit) {
   EXPECT_NE(graph.e->net->state_dict().at("3.rng_state").to_vector<int64_t>()[1], 0)
       << "the dropout stream advanced";
   EXPECT_EQ(graph.e->solver->last_eval().loss, eager.e->solver->last_eval().loss);
+}
+
+// f16 with its dynamic loss scale under the graph: the scale is halved on the skipped steps and
+// grown after 3 applied ones on the device, in the replays as in the eager steps.
+TEST(CudaStepGraph, F16LossScaledReplaysEqualEagerSteps) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  set_conv_deterministic(true);
+  GpuRun eager(false, true), graph(true, true);
+  ASSERT_EQ(eager.e->solver->run(), SolverStatus::finished) << eager.e->solver->message();
+  ASSERT_EQ(graph.e->solver->run(), SolverStatus::finished) << graph.e->solver->message();
+  set_conv_deterministic(false);
+  ASSERT_EQ(graph.rec.records.size(), 14u);
+  for (size_t i = 0; i < 14; ++i) {
+    EXPECT_EQ(graph.rec.records[i].loss, eager.rec.records[i].loss) << i;
+    EXPECT_EQ(graph.rec.records[i].step_applied, eager.rec.records[i].step_applied) << i;
+  }
+  EXPECT_GT(eager.e->solver->state().skipped_steps, 0) << "2^24 must overflow f16 at first";
+  EXPECT_EQ(graph.e->solver->state().loss_scale.scale, eager.e->solver->state().loss_scale.scale);
+  expect_same_tensors(graph.e->net->state_dict(), eager.e->net->state_dict());
 }
 
 }  // namespace

@@ -43,7 +43,6 @@ TEST(Cli, BadUseExitsTwoWithOneLineAndWritesNothing) {
       {"train --config " + (dir / "missing.yaml") + " --out " + out, "missing.yaml: no such file"},
       {"train --device cuda:7 --out " + out, "cuda:7"},
       {"train --cuda-graph --out " + out, "'cuda_graph' needs a CUDA device; device is cpu"},
-      {"train --cuda-graph --precision f16 --out " + out, "'cuda_graph' cannot capture f16"},
       {"train --dataset mnist --data-dir /nonexistent --out " + out, "/nonexistent"},
       {"eval --weights " + (dir / "none.safetensors"), "none.safetensors"},
       {"schedule --iterations -3", "--iterations"},

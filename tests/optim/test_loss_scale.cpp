@@ -7,12 +7,15 @@
 //   nothing, and halve it until it fits; the scale at the end is the rule's over what happened;
 // - the state round-trips through state.json (absent: off), and a resumed f16 run continues
 //   bit-identically from a checkpoint, its scale restored; a checkpoint of the other kind is
-//   refused.
+//   refused;
+// - the device's copy of the rule (kernels/loss_scale.h, what the step runs) is the host's, and an
+//   f16 run that reads its outcomes every 4 steps equals one that reads every step.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "data/synthetic.h"
+#include "kernels/loss_scale.h"
 #include "layers/layers.h"
 #include "optim/checkpoint.h"
 #include "optim/solver.h"
@@ -90,6 +93,34 @@ struct ScaledRun {
   }
 };
 
+TEST(LossScale, TheDevicesRuleIsTheHosts) {
+  LossScale host{true, 256.0, 0, 3};
+  Tensor state = loss_scale_state(256.0, 0, Device::cpu());
+  Tensor flag = Tensor::zeros({1}, DType::i32), live = Tensor::zeros({4}, DType::i32);
+  const std::vector<bool> applied{true, true, true, false, true, true, true, true, false, false,
+                                  true, true, true, true, true, true, true};
+  for (bool a : applied) {
+    flag.data<int32_t>()[0] = a ? 0 : 1;
+    loss_scale_update(state, flag, 3);
+    host.update(a);
+    EXPECT_EQ(state.to_vector<double>(),
+              (std::vector<double>{host.scale, static_cast<double>(host.growth_tracker)}));
+  }
+  EXPECT_EQ(host.scale, 256.0 * 2) << "the sequence grows the scale past its start";
+  loss_scale_prepare(state, live);
+  const auto* l = reinterpret_cast<const SgdLiveScalars*>(live.data<int32_t>());
+  EXPECT_EQ(l->grad_scale, 1.0f / 512.0f);
+  EXPECT_EQ(l->lr, 0.f) << "the other fields are left alone";
+  Tensor x = Tensor::from_vector<float>({1.5f, -3.f, 0.f}, {3});
+  loss_scale_apply(x, state);
+  EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{768.f, -1536.f, 0.f}));
+  EXPECT_MINIDL_ERROR(loss_scale_update(state, flag, 0), "growth interval 0");
+  EXPECT_MINIDL_ERROR(loss_scale_apply(Tensor::zeros({2}, DType::f64), state), "loss_scale_apply",
+                      "x must be dense f32");
+  EXPECT_MINIDL_ERROR(loss_scale_prepare(state, Tensor::zeros({3}, DType::i32)), "live",
+                      "i32 [4]");
+}
+
 SolverOptions options(bool scaled, double initial = 65536.0) {
   SolverOptions o;
   o.max_iter = 20;
@@ -144,6 +175,27 @@ TEST(LossScale, AnOverflowingScaleSkipsStepsUntilItFits) {
   for (bool a : applied) replay.update(a);
   EXPECT_EQ(s.loss_scale.scale, replay.scale);
   EXPECT_EQ(s.loss_scale.growth_tracker, replay.growth_tracker);
+}
+
+// The scale is updated on the device as each step ends, so the host may read the outcomes late:
+// with steps skipped and the scale grown (2^24 at first, growth every 4 steps), reading every
+// 4 steps changes nothing.
+TEST(LossScale, AnF16RunReadEvery4StepsEqualsOneReadEveryStep) {
+  SolverOptions every = options(true, std::ldexp(1.0, 24)), fourth = every;
+  fourth.sync_every = 4;
+  ScaledRun a(DType::f16, every), b(DType::f16, fourth);
+  std::vector<bool> sa, sb;
+  a.solver->on_iteration([&](const IterationRecord& r) { return sa.push_back(r.step_applied), true; });
+  b.solver->on_iteration([&](const IterationRecord& r) { return sb.push_back(r.step_applied), true; });
+  ASSERT_EQ(a.solver->run(), SolverStatus::finished);
+  ASSERT_EQ(b.solver->run(), SolverStatus::finished);
+  EXPECT_EQ(sb, sa);
+  ASSERT_GT(a.solver->state().skipped_steps, 0);
+  EXPECT_EQ(b.solver->state().skipped_steps, a.solver->state().skipped_steps);
+  EXPECT_EQ(b.solver->state().loss_scale.scale, a.solver->state().loss_scale.scale);
+  EXPECT_EQ(b.solver->state().loss_scale.growth_tracker,
+            a.solver->state().loss_scale.growth_tracker);
+  expect_same_weights(*a.net, *b.net);
 }
 
 TEST(LossScale, AResumedF16RunContinuesBitIdenticallyWithItsScale) {

@@ -165,13 +165,10 @@ TEST(SyncEvery, AStopTakesEffectAtTheReadAndResumesExactly) {
   EXPECT_EQ(whole.e->solver->state().smoothed.average, resumed.solver->state().smoothed.average);
 }
 
-TEST(SyncEvery, RefusesZeroAndDynamicLossScaling) {
+TEST(SyncEvery, RefusesZero) {
   SolverOptions o = options("");
   o.sync_every = 0;
   EXPECT_MINIDL_ERROR(Experiment(1, o), "sync_every must be >= 1, got 0");
-  o.sync_every = 4;
-  o.dynamic_loss_scale = true;
-  EXPECT_MINIDL_ERROR(Experiment(1, o), "dynamic loss scaling", "sync_every must be 1, got 4");
 }
 
 }  // namespace

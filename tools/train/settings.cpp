@@ -232,7 +232,7 @@ std::vector<Field> RunSettings::fields() {
            "through every layer)"},
           {"cuda_graph", &cuda_graph,
            "CUDA: capture the training step as a CUDA graph after 3 eager steps and replay it "
-           "(not with f16, data parallel, caffe-style or synchronised batch norm)"}};
+           "(not with data parallel, caffe-style or synchronised batch norm)"}};
 }
 
 void RunSettings::validate() const {
@@ -240,9 +240,6 @@ void RunSettings::validate() const {
   if (threads < 0 || threads > 4096) bad("threads", "must be in [0, 4096]");
   one_of("precision", precision, {"f32", "bf16", "f16"});
   one_of("memory_format", memory_format, {"contiguous", "channels_last"});
-  if (cuda_graph && precision == "f16")
-    bad("cuda_graph", "cannot capture f16's dynamic loss scaling (the host reads each step's "
-                      "outcome before the next); use bf16");
   const Device d = parsed_device();
   if (cuda_graph && !d.is_cuda())
     bad("cuda_graph", "needs a CUDA device; device is " + device);
@@ -269,7 +266,7 @@ std::vector<Field> LoopSettings::fields() {
           {"log_every", &log_every, "Iterations between metrics rows and log lines"},
           {"sync_every", &sync_every,
            "Iterations between host reads of the loss, top-1 and step-skip flag; they stay on the "
-           "device in between (0: log_every on a GPU, 1 on the CPU and with f16)"},
+           "device in between (0: log_every on a GPU, 1 on the CPU)"},
           {"checkpoint_every", &checkpoint_every,
            "Iterations between checkpoints (0: each epoch, -1: at the end)"},
           {"keep_checkpoints", &keep_checkpoints, "Checkpoints kept (0: all)"},
@@ -289,12 +286,7 @@ void LoopSettings::validate() const {
                        "protobuf-compiler; tools/setup.sh installs them)");
 }
 
-int64_t LoopSettings::sync_every_for(Device device, bool dynamic_loss_scale) const {
-  if (dynamic_loss_scale) {
-    if (sync_every > 1) bad("sync_every", "must be 1 (or 0) with precision f16: dynamic loss scaling "
-                                          "needs each step's outcome before the next step");
-    return 1;
-  }
+int64_t LoopSettings::sync_every_for(Device device) const {
   if (sync_every > 0) return sync_every;
   return device.is_cuda() ? std::max<int64_t>(log_every, 1) : 1;
 }

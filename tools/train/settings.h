@@ -130,7 +130,7 @@ struct LoopSettings {
   void validate() const;
   // The Solver's sync_every: the setting, or for 0, log_every on a GPU (where a read waits for the
   // device) and 1 on the CPU (where it costs nothing); 1 with f16's dynamic loss scaling.
-  int64_t sync_every_for(Device device, bool dynamic_loss_scale) const;
+  int64_t sync_every_for(Device device) const;
 };
 
 // Data parallel across processes (docs/distributed.md). Rank and world size come from the launcher

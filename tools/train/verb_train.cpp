@@ -130,7 +130,7 @@ int run_train(const SettingsFlags& flags, const std::string& resume, bool force)
   o.bucket_bytes = static_cast<size_t>(s.dist.bucket_mb * (1 << 20));
   o.overlap = s.dist.overlap;
   o.dynamic_loss_scale = s.run.precision == "f16";  // docs/precision.md
-  o.sync_every = s.loop.sync_every_for(ranks.device, o.dynamic_loss_scale);
+  o.sync_every = s.loop.sync_every_for(ranks.device);
   o.cuda_graph = s.run.cuda_graph;
   if (o.cuda_graph) {
     std::string why = ranks.world() > 1 ? "data parallel runs host code between the kernels (the "
