@@ -21,6 +21,11 @@ DType parse_dtype(const std::string& name);  // throws, listing the known names
 [[noreturn]] void throw_dtype_error(const char* what,
                                     DType t);  // "<what>: dtype u8, expected f32 or f64"
 
+// bf16 or f16: the 16-bit float storage types (mixed precision's operands).
+constexpr bool is_16bit_float(DType t) {
+  return t == DType::bf16 || t == DType::f16;
+}
+
 template <typename T>
 struct DTypeOf;
 template <>

@@ -37,13 +37,9 @@ bool is_channels_last(const Tensor& t) {
   return t.dim() == 4 && !t.is_contiguous() && t.is_contiguous(MemoryFormat::channels_last);
 }
 
-bool is_16bit(DType t) {
-  return t == DType::bf16 || t == DType::f16;
-}
-
 void check_float(const char* op, const Tensor& t, const char* name) {
   check_defined(op, t, name);
-  MINIDL_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || is_16bit(t.dtype()), op, ": ",
+  MINIDL_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || is_16bit_float(t.dtype()), op, ": ",
                name, " ", shape_str(t.shape()), " has dtype ", dtype_name(t.dtype()),
                ", expected f32, f64, bf16 or f16");
 }
@@ -52,7 +48,7 @@ void check_float(const char* op, const Tensor& t, const char* name) {
 // where a 16-bit convolution with f32 accumulation rounds once; Conv2d keeps a biased layer in f32
 // storage (layers/conv2d.cpp).
 void check_no_bias(const char* op, const Tensor& x, const Tensor& t, const char* name) {
-  MINIDL_CHECK(!is_16bit(x.dtype()) || !t.defined(), op, ": x is ", dtype_name(x.dtype()),
+  MINIDL_CHECK(!is_16bit_float(x.dtype()) || !t.defined(), op, ": x is ", dtype_name(x.dtype()),
                " and ", name, " is given; a ", dtype_name(x.dtype()),
                " convolution takes no bias (add it in f32)");
 }

@@ -90,7 +90,7 @@ Tensor Conv2d::backward(const Tensor& dy) {
   // NCHW and NHWC one layout).
   const MemoryFormat f =
       memory_format_ == MemoryFormat::channels_last ? MemoryFormat::channels_last : x.memory_format();
-  if (x.dtype() == DType::bf16 || x.dtype() == DType::f16) return backward_16bit(x, dy, f);
+  if (is_16bit_float(x.dtype())) return backward_16bit(x, dy, f);
   Tensor d = dy.contiguous(f);
   Tensor dx = input_grad_ ? Tensor::empty(x.shape(), x.dtype(), x.device(), f) : Tensor();
   const DType pr = active_precision(x, precision_);

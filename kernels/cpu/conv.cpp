@@ -344,10 +344,6 @@ void reference_forward(const Tensor& x, const Tensor& w, const Tensor& b, const 
   });
 }
 
-bool is_16bit(const Tensor& t) {
-  return t.dtype() == DType::bf16 || t.dtype() == DType::f16;
-}
-
 // A 16-bit tensor widened to f32 (exact), in its layout; an undefined one stays undefined.
 Tensor widened(const Tensor& t) {
   return t.defined() ? t.to(DType::f32) : t;
@@ -366,7 +362,7 @@ Tensor f32_like(const Tensor& t, const ConvGeometry& g) {
 // accumulation gives, and those of the f32-storage rounding (kernels/precision.h) bit for bit.
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
                     const ConvGeometry& g, Stream s) {
-  if (is_16bit(x)) {
+  if (is_16bit_float(x.dtype())) {
     Tensor y32 = f32_like(y, g);
     conv2d_forward(widened(x), widened(w), Tensor(), y32, g, s);
     Tensor(y).copy_(y32);
@@ -387,7 +383,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
                      const Tensor& dw, const Tensor& db, const ConvGeometry& g, Stream s) {
-  if (is_16bit(x)) {  // dw: its f32 value plus the f32 sums, rounded once
+  if (is_16bit_float(x.dtype())) {  // dw: its f32 value plus the f32 sums, rounded once
     Tensor dx32 = dx.defined() ? f32_like(dx, g) : Tensor(), dw32 = widened(dw);
     conv2d_backward(widened(x), widened(w), widened(dy), dx32, dw32, Tensor(), g, s);
     if (dx.defined()) Tensor(dx).copy_(dx32);

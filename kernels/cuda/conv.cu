@@ -94,9 +94,10 @@ struct Descs {
         conv.d, static_cast<int>(g.PH), static_cast<int>(g.PW), static_cast<int>(g.SH),
         static_cast<int>(g.SW), static_cast<int>(g.DH), static_cast<int>(g.DW),
         CUDNN_CROSS_CORRELATION, compute_dtype(t)));
-    const bool half = t == DType::bf16 || t == DType::f16;  // tensor cores: what 16 bits are for
-    math = half ? CUDNN_TENSOR_OP_MATH
-                : (t == DType::f32 && !conv_allow_tf32()) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+    if (is_16bit_float(t))  // tensor cores: what 16 bits are for
+      math = CUDNN_TENSOR_OP_MATH;
+    else
+      math = (t == DType::f32 && !conv_allow_tf32()) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
     MINIDL_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.d, math));
   }
 };
