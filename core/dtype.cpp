@@ -51,8 +51,8 @@ DType parse_dtype(const std::string& name) {
   MINIDL_FAIL("unknown dtype '", name, "'; known: f32, f16, bf16, i32, i64, u8, f64");
 }
 
-void throw_dtype_error(const char* what, DType t) {
-  MINIDL_FAIL(what, ": dtype ", dtype_name(t), ", expected f32 or f64");
+void throw_dtype_error(const char* what, DType t, const char* expected) {
+  MINIDL_FAIL(what, ": dtype ", dtype_name(t), ", expected ", expected);
 }
 
 }  // namespace minidl

@@ -18,13 +18,35 @@ enum class DType : uint8_t { f32, f16, bf16, i32, i64, u8, f64 };
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);             // "f32", "bf16", ...
 DType parse_dtype(const std::string& name);  // throws, listing the known names
-[[noreturn]] void throw_dtype_error(const char* what,
-                                    DType t);  // "<what>: dtype u8, expected f32 or f64"
+// "<what>: dtype u8, expected f32 or f64"
+[[noreturn]] void throw_dtype_error(const char* what, DType t, const char* expected = "f32 or f64");
 
 // bf16 or f16: the 16-bit float storage types (mixed precision's operands).
 constexpr bool is_16bit_float(DType t) {
   return t == DType::bf16 || t == DType::f16;
 }
+// The dtype an activation's arithmetic runs in, and its per-channel parameters and statistics are
+// kept in: f32 for bf16 and f16 (as under PyTorch's autocast), the dtype itself otherwise.
+constexpr DType math_dtype(DType t) {
+  return is_16bit_float(t) ? DType::f32 : t;
+}
+
+// The C++ type of math_dtype: kernels on a storage type S load each value as math_t<S>, compute,
+// and store the result rounded once (cast_value<S>).
+template <typename S>
+struct MathOf {
+  using type = S;
+};
+template <>
+struct MathOf<bf16> {
+  using type = float;
+};
+template <>
+struct MathOf<f16> {
+  using type = float;
+};
+template <typename S>
+using math_t = typename MathOf<S>::type;
 
 template <typename T>
 struct DTypeOf;
@@ -115,12 +137,34 @@ decltype(auto) visit_dtype(DType t, Fn&& fn) {
   return fn(float{});  // unreachable: every enumerator is handled above
 }
 
+// An activation value as math_t (a 16-bit value widens to f32 exactly), and a math_t result
+// stored as S, rounded once (to nearest, ties to even). Both are the identity for f32 and f64.
+template <typename S>
+MINIDL_HD math_t<S> widen(S v) {
+  return cast_value<math_t<S>>(v);
+}
+template <typename S>
+MINIDL_HD S narrow(math_t<S> v) {
+  return cast_value<S>(v);
+}
+
 // visit_dtype for the math types only: fn(float{}) or fn(double{}); any other dtype is an error
 // naming `what` (the op and operand).
 template <typename Fn>
 decltype(auto) visit_floating(DType t, const char* what, Fn&& fn) {
   if (t == DType::f64) return fn(double{});
   if (t != DType::f32) throw_dtype_error(what, t);
+  return fn(float{});
+}
+
+// visit_floating plus the 16-bit storage types, for kernels on activations (docs/precision.md):
+// fn(float{}), fn(double{}), fn(bf16{}) or fn(f16{}).
+template <typename Fn>
+decltype(auto) visit_activation(DType t, const char* what, Fn&& fn) {
+  if (t == DType::bf16) return fn(bf16{});
+  if (t == DType::f16) return fn(f16{});
+  if (t == DType::f64) return fn(double{});
+  if (t != DType::f32) throw_dtype_error(what, t, "f32, f64, bf16 or f16");
   return fn(float{});
 }
 

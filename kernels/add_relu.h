@@ -2,8 +2,9 @@
 //   forward   y = max(a + b, 0)        one pass instead of an add and a ReLU over y
 //   backward  g = dy where y > 0, else 0   (y: the forward output), handed to both branches
 // The element math is elementwise.h's: one rounding (the add) and one compare, so the results are
-// the bits of add followed by relu_forward / relu_backward. f32 and f64; tensors dense with one
-// layout (contiguous, or all channels-last alike); outputs may alias inputs (y = a, g = y).
+// the bits of add followed by relu_forward / relu_backward. f32, f64, and bf16/f16 activations
+// (the add in f32, rounded once); tensors dense with one layout (contiguous, or all channels-last
+// alike); outputs may alias inputs (y = a, g = y).
 #pragma once
 
 #include "kernels/elementwise.h"

@@ -7,13 +7,14 @@ namespace minidl {
 
 namespace {
 
-// A per-channel tensor ([C], x's dtype and device, contiguous); skipped when undefined.
+// A per-channel tensor ([C], x's math dtype (f32 for 16-bit x) and device, contiguous); skipped
+// when undefined.
 void check_channel_vector(const char* op, const Tensor& x, const Tensor& t, const char* name,
                           int64_t C) {
   if (!t.defined()) return;
   MINIDL_CHECK(t.dim() == 1 && t.size(0) == C, op, ": ", name, " has shape ", shape_str(t.shape()),
                ", expected [", C, "] for x ", shape_str(x.shape()));
-  check_dtype(op, t, name, x.dtype());
+  check_dtype(op, t, name, math_dtype(x.dtype()));
   check_contiguous(op, t, name);
   check_same_device(op, {&x, &t});
 }
@@ -32,8 +33,9 @@ void check_like_x(const char* op, const Tensor& x, const Tensor& t, const char* 
 
 ChannelView channel_view(const char* op, const Tensor& x) {
   check_defined(op, x, "x");
-  MINIDL_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": x ", shape_str(x.shape()),
-               " has dtype ", dtype_name(x.dtype()), ", expected f32 or f64");
+  MINIDL_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64 || is_16bit_float(x.dtype()),
+               op, ": x ", shape_str(x.shape()), " has dtype ", dtype_name(x.dtype()),
+               ", expected f32, f64, bf16 or f16");
   MINIDL_CHECK(x.dim() >= 2 && x.dim() <= 4, op,
                ": x must be [N, C], [N, C, L] or [N, C, H, W], got ", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1),

@@ -1,5 +1,8 @@
 // Batch normalisation over the channels of x: [N, C] (BatchNorm1d), or [N, C, H, W] in NCHW or
-// NHWC. f32 and f64 on both twins. Statistics are per channel over every other dimension
+// NHWC. f32 and f64 on both twins, and bf16/f16 activations (x, y, dy, dx, relu_y) with f32
+// parameters, statistics and arithmetic: each value widened as it is read, each result rounded
+// once (PyTorch's batch norm on bf16 input under autocast; the CPU twin widens, runs its f32 path
+// and rounds, the same values). Statistics are per channel over every other dimension
 // (m = N*H*W values): the biased variance normalises, the unbiased one (m / (m - 1)) feeds the
 // running variance, as in PyTorch and Caffe. Per-channel sums are taken in a fixed order on both
 // twins (CPU: one channel per task, in order, in double; CUDA: fixed slices summed with CUB, then

@@ -9,9 +9,10 @@ static bool is_dense(const Tensor& t) {
 void check_elementwise(const char* op, const Tensor& like,
                        const std::vector<const Tensor*>& others) {
   check_defined(op, like, "input");
-  MINIDL_CHECK(like.dtype() == DType::f32 || like.dtype() == DType::f64, op, ": input ",
-               shape_str(like.shape()), " has dtype ", dtype_name(like.dtype()),
-               ", expected f32 or f64");
+  const DType t = like.dtype();
+  MINIDL_CHECK(t == DType::f32 || t == DType::f64 || is_16bit_float(t), op, ": input ",
+               shape_str(like.shape()), " has dtype ", dtype_name(t),
+               ", expected f32, f64, bf16 or f16");
   MINIDL_CHECK(is_dense(like), op, ": input ", shape_str(like.shape()),
                " must be dense (contiguous or channels-last)");
   std::vector<const Tensor*> all{&like};

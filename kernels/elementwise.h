@@ -1,5 +1,7 @@
 // Element-wise ops: add, sub, mul with per-channel broadcasting, axpy, scale, ReLU forward and
-// backward. f32 (training) and f64 (gradient checks). Tensors must be dense (contiguous, or all
+// backward. f32 (training) and f64 (gradient checks); add, sub, mul and ReLU also take bf16 and f16
+// activations (docs/precision.md): each value is widened to f32, the element math runs in f32 and
+// the result is rounded once (PyTorch's bf16 add). Tensors must be dense (contiguous, or all
 // channels-last alike) and of one dtype; outputs may alias inputs.
 #pragma once
 
@@ -69,7 +71,8 @@ void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Stream s
 
 // ---- the ops ----
 
-// Checks that every tensor has like's dtype (f32 or f64), shape, device and dense layout.
+// Checks that every tensor has like's dtype (f32, f64, bf16 or f16: the twins name the ones they
+// take), shape, device and dense layout.
 void check_elementwise(const char* op, const Tensor& like,
                        const std::vector<const Tensor*>& others);
 // Decides how b broadcasts against a; throws naming both shapes if it cannot.

@@ -53,12 +53,21 @@ inline ImageLayout image_layout(const char* op, const Tensor& t, const char* nam
   return l;
 }
 
-// A new tensor of `shape` with the memory format of `like` (channels-last stays channels-last).
-inline Tensor empty_like_layout(const Shape& shape, const Tensor& like) {
+// The memory format of a dense tensor: channels_last only for a 4-d NHWC one that is not also
+// contiguous (one channel, or 1x1 planes, are both).
+inline MemoryFormat layout_of(const Tensor& like) {
   bool cl =
       like.dim() == 4 && !like.is_contiguous() && like.is_contiguous(MemoryFormat::channels_last);
-  return Tensor::empty(shape, like.dtype(), like.device(),
-                       cl ? MemoryFormat::channels_last : MemoryFormat::contiguous);
+  return cl ? MemoryFormat::channels_last : MemoryFormat::contiguous;
+}
+
+// A new tensor of `shape` with the memory format of `like` (channels-last stays channels-last),
+// of like's dtype or of `dtype`.
+inline Tensor empty_like_layout(const Shape& shape, const Tensor& like, DType dtype) {
+  return Tensor::empty(shape, dtype, like.device(), layout_of(like));
+}
+inline Tensor empty_like_layout(const Shape& shape, const Tensor& like) {
+  return empty_like_layout(shape, like, like.dtype());
 }
 
 // t in the memory format of `like` (a copy only when they differ).

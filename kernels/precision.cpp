@@ -20,7 +20,7 @@ void round_to_precision(const Tensor& x, DType precision, const Tensor& out) {
 }
 
 DType active_precision(const Tensor& x, DType precision) {
-  return x.dtype() == DType::f32 ? precision : DType::f32;
+  return x.dtype() == DType::f64 ? DType::f32 : precision;
 }
 
 Tensor rounded_to(const Tensor& x, DType precision) {

@@ -37,8 +37,8 @@ void round_to_precision(const Tensor& x, DType precision, const Tensor& out, Str
 // x, out: one shape, dtype, device and layout, dense; out may be x.
 void round_to_precision(const Tensor& x, DType precision, const Tensor& out);
 // What a layer computing in `precision` does with its operands (layers/conv2d.cpp, linear.cpp):
-// the precision for input x (`precision` for f32 tensors, f32 for f64 ones: the gradient checks
-// are never rounded); x rounded in a new tensor of its layout (x itself for f32); and
+// the precision for input x (`precision` for f32 and 16-bit tensors, f32 for f64 ones: the
+// gradient checks are never rounded); x rounded in a new tensor of its layout (x itself for f32); and
 // grad += g rounded (g rounded in place).
 DType active_precision(const Tensor& x, DType precision);
 Tensor rounded_to(const Tensor& x, DType precision);

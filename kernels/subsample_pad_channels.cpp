@@ -5,8 +5,8 @@ namespace minidl {
 static SubsamplePad check_subsample_pad(const char* op, const Tensor& x, const Tensor& y,
                                         int64_t stride, int64_t front) {
   SubsamplePad p{image_layout(op, x, "x"), image_layout(op, y, "y"), stride, front};
-  MINIDL_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": x has dtype ",
-               dtype_name(x.dtype()), ", expected f32 or f64");
+  MINIDL_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64 || is_16bit_float(x.dtype()), op,
+               ": x has dtype ", dtype_name(x.dtype()), ", expected f32, f64, bf16 or f16");
   check_dtype(op, y, "y", x.dtype());
   check_same_device(op, {&x, &y});
   MINIDL_CHECK(stride >= 1, op, ": stride must be positive, got ", stride);

@@ -3,7 +3,8 @@
 //   x [N, Cx, H, W] -> y [N, Cy, ceil(H/s), ceil(W/s)], Cy >= Cx:
 //   y[n, c, h, w] = x[n, c - front, h*s, w*s] for front <= c < front + Cx, else 0.
 // front = 0 appends the zero channels (fb.resnet.torch); front = (Cy - Cx) / 2 pads both sides (the
-// common PyTorch CIFAR ResNets' F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))). Both layouts.
+// common PyTorch CIFAR ResNets' F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))). Both layouts;
+// f32, f64, bf16 and f16 (a copy: the same bits).
 #pragma once
 
 #include "core/dispatch.h"

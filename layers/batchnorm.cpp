@@ -129,8 +129,8 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     y_ = fused_relu_ ? y : Tensor();
     return y;
   }
-  Tensor mean = Tensor::empty({C_}, xin.dtype(), xin.device());
-  Tensor invstd = Tensor::empty({C_}, xin.dtype(), xin.device());
+  Tensor mean = Tensor::empty({C_}, math_dtype(xin.dtype()), xin.device());
+  Tensor invstd = Tensor::empty({C_}, math_dtype(xin.dtype()), xin.device());
   const bool update = training() && running_mean_;
   batchnorm_forward_train(
       xin, gamma, beta, y, mean, invstd, update ? running_mean_->value : Tensor(),
@@ -150,7 +150,7 @@ Tensor BatchNorm2d::backward(const Tensor& dy) {
   Tensor x = x_, mean = save_mean_, invstd = save_invstd_, var = save_var_, y = y_;
   const double count = sync_count_;
   clear_cache();
-  Tensor d = match_layout(dy, x);
+  Tensor d = match_layout(dy, x).to(x.dtype());  // an f32 dy for a 16-bit y, say
   // The forward's path decides, not the current settings: save_var_ is cached only by a
   // synchronised forward, y_ only by a fused-ReLU one.
   if (var.defined()) return backward_synced(x, d, mean, var, count, y);

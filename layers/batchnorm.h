@@ -76,6 +76,9 @@ class BatchNorm2d : public Module {
   Tensor backward(
       const Tensor& dy) override;  // dx; weight.grad += sum(dy*xhat), bias.grad += sum(dy)
   std::string type_name() const override { return "BatchNorm2d"; }
+  // bf16 / f16 x: y and dx in x's dtype, f32 statistics and math (kernels/batchnorm.h); a
+  // synchronised batch norm takes f32 only.
+  bool takes_16bit(DType) const override { return !sync_; }
   std::string options_str() const override;
   void init_parameters(const std::string& scheme, Generator& gen) override;
 

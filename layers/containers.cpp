@@ -51,15 +51,29 @@ Sequential& Sequential::add(const std::string& name, std::shared_ptr<Module> mod
   return *this;
 }
 
+Tensor Sequential::forward_widening(Module& m, const Tensor& x, DType& widened) {
+  widened = DType::f32;
+  if (!x.defined() || !is_16bit_float(x.dtype()) || m.takes_16bit(x.dtype())) return m.forward(x);
+  widened = x.dtype();
+  return m.forward(x.to(DType::f32));
+}
+
+Tensor Sequential::backward_narrowing(Module& m, const Tensor& dy, DType widened) {
+  Tensor dx = backward_child(m, dy);
+  return widened != DType::f32 && dx.defined() ? dx.to(widened) : dx;
+}
+
 Tensor Sequential::forward_sequence(const Tensor& x) {
   Tensor h = x;
-  for (Module* m : seq_) h = m->forward(h);
+  widened_.assign(seq_.size(), DType::f32);
+  for (size_t i = 0; i < seq_.size(); ++i) h = forward_widening(*seq_[i], h, widened_[i]);
   return h;
 }
 
 Tensor Sequential::backward_sequence(const Tensor& dy) {
   Tensor g = dy;
-  for (auto it = seq_.rbegin(); it != seq_.rend(); ++it) g = backward_child(**it, g);
+  for (size_t i = seq_.size(); i-- > 0;)
+    g = backward_narrowing(*seq_[i], g, i < widened_.size() ? widened_[i] : DType::f32);
   return g;
 }
 
@@ -94,10 +108,16 @@ void Residual::set_input_grad(bool on) {
 // path's output when nothing else holds it (the last BatchNorm's fresh y, usually).
 Tensor Residual::forward(const Tensor& x) {
   Tensor main = forward_sequence(x);
-  Tensor skip = shortcut_ ? shortcut_->forward(x) : x;
+  Tensor skip = shortcut_ ? forward_widening(*shortcut_, x, skip_widened_) : x;
   MINIDL_CHECK(main.shape() == skip.shape(), where(), ": main path gives ", shape_str(main.shape()),
                " but the shortcut ", shape_str(skip.shape()),
                " (add a projection or ZeroPadShortcut)");
+  main_dtype_ = main.dtype();
+  skip_dtype_ = skip.dtype();
+  if (main_dtype_ != skip_dtype_) {  // e.g. a 16-bit identity beside a main path ending in f32
+    main = main.to(DType::f32);
+    skip = skip.to(DType::f32);
+  }
   skip = match_layout(skip, main);
   Tensor y = reuse_or_empty(main);
   if (post_relu_)
@@ -118,11 +138,13 @@ Tensor Residual::backward(const Tensor& dy) {
     Tensor y = y_;
     y_ = Tensor();
     g = reuse_or_empty(y);
-    add_relu_backward(y, match_layout(dy, y), g);
+    add_relu_backward(y, match_layout(dy, y).to(y.dtype()), g);
   }
-  // The shortcut's gradient first, as the reverse of the forward order (main, then shortcut).
-  Tensor dskip = shortcut_ ? backward_child(*shortcut_, g) : g;
-  Tensor dmain = backward_sequence(g);
+  // The shortcut's gradient first, as the reverse of the forward order (main, then shortcut);
+  // each branch's in the dtype it gave.
+  Tensor gskip = g.to(skip_dtype_);
+  Tensor dskip = shortcut_ ? backward_narrowing(*shortcut_, gskip, skip_widened_) : gskip;
+  Tensor dmain = backward_sequence(g.to(main_dtype_));
   if (!input_grad_) return Tensor();
   if (!dmain.defined() || !dskip.defined()) return sum_of(dmain, dskip);
   Tensor dx = reuse_or_empty(dmain);
@@ -141,7 +163,10 @@ Tensor ChannelConcat::forward(const Tensor& x) {
                where(), ": cannot concatenate x ", shape_str(xin.shape()), " and f(x) ",
                shape_str(f.shape()));
   const int64_t cx = xin.size(1), cf = f.size(1);
-  Tensor y = empty_like_layout({xin.size(0), cx + cf, xin.size(2), xin.size(3)}, xin);
+  x_dtype_ = xin.dtype();
+  f_dtype_ = f.dtype();
+  const DType dt = x_dtype_ == f_dtype_ ? x_dtype_ : DType::f32;  // copy_ converts
+  Tensor y = empty_like_layout({xin.size(0), cx + cf, xin.size(2), xin.size(3)}, xin, dt);
   y.narrow(1, 0, cx).copy_(xin);
   y.narrow(1, cx, cf).copy_(f);
   cx_ = training() ? cx : 0;
@@ -152,8 +177,8 @@ Tensor ChannelConcat::backward(const Tensor& dy) {
   MINIDL_CHECK(cx_ > 0, where(), ": backward without a training-mode forward");
   const int64_t cx = cx_;
   cx_ = 0;
-  Tensor dx_direct = match_layout(dy.narrow(1, 0, cx), dy);
-  Tensor df = match_layout(dy.narrow(1, cx, dy.size(1) - cx), dy);
+  Tensor dx_direct = match_layout(dy.narrow(1, 0, cx), dy).to(x_dtype_);
+  Tensor df = match_layout(dy.narrow(1, cx, dy.size(1) - cx), dy).to(f_dtype_);
   return sum_of(dx_direct, backward_sequence(df));
 }
 

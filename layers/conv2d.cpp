@@ -51,26 +51,29 @@ Tensor Conv2d::forward(const Tensor& x) {
   int64_t OH = conv_output_size(x.size(2), opts_.kh_, p.stride_h, p.pad_h, p.dilation_h);
   int64_t OW = conv_output_size(x.size(3), opts_.kw_, p.stride_w, p.pad_w, p.dilation_w);
   const Shape y_shape{x.size(0), opts_.out_, OH, OW};
-  Tensor xin, y;
+  Tensor xin;
+  MemoryFormat yf;
   if (memory_format_ == MemoryFormat::channels_last) {  // NHWC in and out, whatever x was
     xin = x.contiguous(MemoryFormat::channels_last);
-    y = Tensor::empty(y_shape, x.dtype(), x.device(), MemoryFormat::channels_last);
+    yf = MemoryFormat::channels_last;
   } else {  // the layout given on CUDA; NCHW on the CPU, as the models were measured there
     xin = x.device().is_cpu() ? x.contiguous() : match_layout(x, x);
-    y = empty_like_layout(y_shape, xin);
+    yf = layout_of(xin);
   }
+  input_dtype_ = x.dtype();
   const DType pr = active_precision(xin, precision_);
   if (pr != DType::f32 && !bias_) {
     // In bf16 / f16 (compute_precision): a 16-bit convolution (cuDNN's tensor cores on a GPU) on
-    // 16-bit copies of x and w, sums in f32; its rounded result widened back for the f32 layers
-    // after it. The input is kept in 16 bits for backward (half the memory).
+    // x (narrowed if it came in f32) and a 16-bit copy of w, sums in f32, y rounded once and
+    // handed on in 16 bits (the 16-bit activations of docs/precision.md). The input is kept in
+    // 16 bits for backward (half the memory of f32).
     Tensor x16 = xin.to(pr);
-    Tensor y16 = Tensor::empty(y_shape, pr, x.device(), y.memory_format());
+    Tensor y16 = Tensor::empty(y_shape, pr, x.device(), yf);
     conv2d_forward(x16, weight_->value.to(pr), Tensor(), y16, p);
-    Tensor(y).copy_(y16);
     x_ = training() ? x16 : Tensor();
-    return y;
+    return y16;
   }
+  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device(), yf);
   // With a bias, bf16 / f16 round the f32 operands and result in f32 storage (kernels/precision.h):
   // the same values, the bias added before the one rounding (kernels/conv.h: a 16-bit
   // convolution takes no bias).
@@ -110,17 +113,18 @@ Tensor Conv2d::backward(const Tensor& dy) {
   return dx;
 }
 
-// The 16-bit convolution's backward: dy narrowed to x's 16-bit type (one pass, in the forward's
-// layout), dx and dw from the 16-bit kernel (each rounded once), dw added to the f32 gradient.
+// The 16-bit convolution's backward: dy (16-bit, y's dtype) in the forward's layout, dx and dw
+// from the 16-bit kernel (each rounded once), dw added to the f32 gradient, dx widened when the
+// forward's x was f32 (a network's first convolution).
 Tensor Conv2d::backward_16bit(const Tensor& x, const Tensor& dy, MemoryFormat f) {
   const DType pr = x.dtype();
-  Tensor d = Tensor::empty(dy.shape(), pr, dy.device(), f);
-  d.copy_(dy);
+  Tensor d = dy.dtype() == pr ? dy.contiguous(f) : Tensor::empty(dy.shape(), pr, dy.device(), f);
+  if (dy.dtype() != pr) d.copy_(dy);
   Tensor dx = input_grad_ ? Tensor::empty(x.shape(), pr, x.device(), f) : Tensor();
   Tensor dw = Tensor::zeros(weight_->grad.shape(), pr, x.device());
   conv2d_backward(x, weight_->value.to(pr), d, dx, dw, Tensor(), opts_.p_);
   add(weight_->grad, dw.to(DType::f32), weight_->grad);
-  return dx.defined() ? dx.to(DType::f32) : dx;
+  return dx.defined() ? dx.to(input_dtype_) : dx;
 }
 
 }  // namespace minidl

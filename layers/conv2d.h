@@ -52,6 +52,8 @@ class Conv2d : public Module {
   Tensor forward(const Tensor& x) override;
   Tensor backward(const Tensor& dy) override;  // dx; weight.grad += ..., bias.grad += ...
   std::string type_name() const override { return "Conv2d"; }
+  // Without a bias in bf16 / f16 (compute_precision): x may be in that dtype, and y is.
+  bool takes_16bit(DType t) const override { return !bias_ && t == precision_; }
   std::string options_str() const override;
   void init_parameters(const std::string& scheme, Generator& gen) override;
 
@@ -69,6 +71,7 @@ class Conv2d : public Module {
   Tensor backward_16bit(const Tensor& x, const Tensor& dy, MemoryFormat f);
 
   Tensor x_;  // the forward input (training mode), until backward; 16-bit in bf16 / f16
+  DType input_dtype_ = DType::f32;  // of the forward's x, the dtype backward returns dx in
 };
 
 }  // namespace minidl

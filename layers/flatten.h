@@ -12,6 +12,7 @@ class Flatten : public Module {
   Tensor forward(const Tensor& x) override;
   Tensor backward(const Tensor& dy) override;
   std::string type_name() const override { return "Flatten"; }
+  bool takes_16bit(DType) const override { return true; }
 
  protected:
   void clear_cache() override { shape_.clear(); }

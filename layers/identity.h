@@ -10,6 +10,7 @@ class Identity : public Module {
   Tensor forward(const Tensor& x) override { return x; }
   Tensor backward(const Tensor& dy) override { return dy; }
   std::string type_name() const override { return "Identity"; }
+  bool takes_16bit(DType) const override { return true; }
 };
 
 }  // namespace minidl

@@ -14,7 +14,7 @@ Tensor SoftmaxCrossEntropy::forward(const Tensor& logits, const Tensor& labels) 
   MINIDL_CHECK(logits.defined() && logits.dim() == 2, "SoftmaxCrossEntropy: logits must be ",
                "[N, K], got ", logits.defined() ? shape_str(logits.shape()) : "undefined");
   MINIDL_CHECK(logits.size(0) > 0, "SoftmaxCrossEntropy: empty batch");
-  Tensor z = logits.contiguous();
+  Tensor z = logits.contiguous().to(math_dtype(logits.dtype()));
   const int64_t N = z.size(0);
   Tensor probs = Tensor::empty(z.shape(), z.dtype(), z.device());
   Tensor losses = Tensor::empty({N}, z.dtype(), z.device());
@@ -24,6 +24,7 @@ Tensor SoftmaxCrossEntropy::forward(const Tensor& logits, const Tensor& labels) 
   softmax_xent_forward(z, lab, probs, losses, ranks, smoothing_);
   // Only a successful forward replaces the state backward() and correct() read.
   probs_ = probs, losses_ = losses, ranks_ = ranks, labels_ = lab;
+  logits_dtype_ = logits.dtype();
   host_valid_ = false;
   Tensor loss = Tensor::empty({1}, z.dtype(), z.device());
   mean(losses_, loss);
@@ -35,7 +36,7 @@ Tensor SoftmaxCrossEntropy::backward(double scale) {
   Tensor d = Tensor::empty(probs_.shape(), probs_.dtype(), probs_.device());
   softmax_xent_backward(probs_, labels_, d, smoothing_,
                         scale / static_cast<double>(probs_.size(0)));
-  return d;
+  return d.to(logits_dtype_);
 }
 
 int64_t SoftmaxCrossEntropy::correct(int64_t k) const {

@@ -19,7 +19,8 @@ class SoftmaxCrossEntropy {
  public:
   explicit SoftmaxCrossEntropy(double label_smoothing = 0.0);
 
-  // logits [N, K] (f32/f64), labels i64 [N] on the same device. Returns the mean loss over the
+  // logits [N, K] (f32/f64; bf16/f16 are widened to f32, and backward narrows dlogits back), labels
+  // i64 [N] on the same device. Returns the mean loss over the
   // batch, a 1-element tensor of logits' dtype on their device (no host synchronisation). Large
   // logits are safe: the row maximum is subtracted before exp.
   Tensor forward(const Tensor& logits, const Tensor& labels);
@@ -39,6 +40,7 @@ class SoftmaxCrossEntropy {
  private:
   double smoothing_;
   Tensor probs_, labels_, losses_, ranks_;
+  DType logits_dtype_ = DType::f32;
   mutable std::vector<int64_t> host_ranks_;
   mutable bool host_valid_ = false;
 };

@@ -291,7 +291,10 @@ Module& Module::to(DType dtype) {
 void Module::check_input(const Tensor& x) const {
   MINIDL_CHECK(x.defined(), where(), ": forward of an undefined tensor");
   if (params_.empty() && buffers_.empty()) return;
-  MINIDL_CHECK(x.device() == device_ && x.dtype() == dtype_, where(), ": input ", x.str(),
+  const bool dtype_ok =
+      x.dtype() == dtype_ ||
+      (dtype_ == DType::f32 && is_16bit_float(x.dtype()) && takes_16bit(x.dtype()));
+  MINIDL_CHECK(x.device() == device_ && dtype_ok, where(), ": input ", x.str(),
                " but the layer's parameters are ", dtype_name(dtype_), " on ", device_.str(),
                " (move the input, or the module with to())");
 }

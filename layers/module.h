@@ -49,6 +49,11 @@ class Module {
   // ---- computation ----
   virtual Tensor forward(const Tensor& x) = 0;
   virtual Tensor backward(const Tensor& dy) = 0;
+  // Whether forward takes x in the 16-bit float type t (bf16 / f16 activations, docs/precision.md)
+  // for a module of f32 parameters. Such a module's backward takes dy in its output's dtype and
+  // returns dx in x's. The default, false: containers widen a 16-bit x to f32 before handing it
+  // over, and narrow the dx they get back (Sequential).
+  virtual bool takes_16bit(DType t) const { return false; }
 
   // ---- description ----
   virtual std::string type_name() const = 0;              // "Conv2d"
@@ -125,13 +130,13 @@ class Module {
   bool input_grad() const { return input_grad_; }
 
   // The precision Conv2d and Linear compute in (docs/precision.md): f32 (the default) or bf16 /
-  // f16 with f32 accumulation: a convolution without bias runs the 16-bit kernel on 16-bit copies
-  // of its operands (kernels/conv.h), and keeps its input in 16 bits for backward; Linear and a
-  // biased convolution round their f32 operands and results in f32 storage (kernels/precision.h):
-  // the same values. Activations between layers stay f32. Sets this module and every descendant;
-  // the other layers (batch norm
-  // and its statistics, the loss) and the optimiser's weights stay f32, as under PyTorch's
-  // autocast. f64 tensors (the gradient checks) are never rounded.
+  // f16 with f32 accumulation: a convolution without bias runs the 16-bit kernel and writes a
+  // 16-bit output, which batch norm, ReLU, the residual adds and the option-A shortcut read and
+  // write in 16 bits with f32 math (takes_16bit); Linear and a biased convolution round their
+  // f32 operands and results in f32 storage (kernels/precision.h): the same values. Sets this
+  // module and every descendant; batch norm's parameters and statistics, the loss and the
+  // optimiser's weights stay f32, as under PyTorch's autocast. f64 tensors (the gradient checks)
+  // are never rounded.
   void set_compute_precision(DType precision);
   DType compute_precision() const { return precision_; }
 
@@ -166,7 +171,8 @@ class Module {
   Tensor backward_child(Module& child, const Tensor& dy);
 
   // For a module with parameters or buffers of its own: throws unless x is on the module's device
-  // with its dtype ("Conv2d 'conv1': input Tensor[f32, cpu, ...] but parameters on cuda:0").
+  // with its dtype, or a 16-bit dtype it takes_16bit ("Conv2d 'conv1': input Tensor[f32, cpu, ...]
+  // but parameters on cuda:0").
   void check_input(const Tensor& x) const;
   // Throws "<where>: backward without a training-mode forward" when `cached` is undefined.
   void check_cached(const Tensor& cached) const;

@@ -25,7 +25,7 @@ Tensor ReLU::backward(const Tensor& dy) {
   check_cached(y_);
   Tensor y = y_;
   y_ = Tensor();
-  Tensor d = match_layout(dy, y);
+  Tensor d = match_layout(dy, y).to(y.dtype());  // an f32 dy for a 16-bit y, say
   Tensor dx = empty_like_layout(y.shape(), y);
   relu_backward(y, d, dx);
   return dx;

@@ -15,6 +15,7 @@ class ReLU : public Module {
   Tensor forward(const Tensor& x) override;
   Tensor backward(const Tensor& dy) override;
   std::string type_name() const override { return "ReLU"; }
+  bool takes_16bit(DType) const override { return true; }
   std::string options_str() const override;
 
   void set_fused(bool on) { fused_ = on; }

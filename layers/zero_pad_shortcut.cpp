@@ -32,6 +32,7 @@ Tensor ZeroPadShortcut::forward(const Tensor& x) {
   if (training()) {
     x_shape_ = xin.shape();
     x_channels_last_ = !xin.is_contiguous();
+    x_dtype_ = xin.dtype();
   }
   return y;
 }
@@ -39,10 +40,10 @@ Tensor ZeroPadShortcut::forward(const Tensor& x) {
 Tensor ZeroPadShortcut::backward(const Tensor& dy) {
   MINIDL_CHECK(!x_shape_.empty(), where(), ": backward without a training-mode forward");
   Tensor dx =
-      Tensor::empty(x_shape_, dy.dtype(), dy.device(),
+      Tensor::empty(x_shape_, x_dtype_, dy.device(),
                     x_channels_last_ ? MemoryFormat::channels_last : MemoryFormat::contiguous);
   x_shape_.clear();
-  subsample_pad_channels_backward(match_layout(dy, dx), dx, stride_, front_);
+  subsample_pad_channels_backward(match_layout(dy, dx).to(x_dtype_), dx, stride_, front_);
   return dx;
 }
 

@@ -14,6 +14,7 @@ class ZeroPadShortcut : public Module {
   Tensor forward(const Tensor& x) override;
   Tensor backward(const Tensor& dy) override;
   std::string type_name() const override { return "ZeroPadShortcut"; }
+  bool takes_16bit(DType) const override { return true; }
   std::string options_str() const override;
 
  protected:
@@ -23,6 +24,7 @@ class ZeroPadShortcut : public Module {
   int64_t in_, out_, stride_, front_;
   Shape x_shape_;
   bool x_channels_last_ = false;
+  DType x_dtype_ = DType::f32;  // of x, the dtype of dx
 };
 
 }  // namespace minidl

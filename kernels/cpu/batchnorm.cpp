@@ -17,6 +17,7 @@
 
 #include "kernels/batchnorm.h"
 #include "kernels/cpu/isa_dispatch.h"
+#include "kernels/image_layout.h"
 
 namespace minidl {
 namespace cpu {
@@ -399,12 +400,28 @@ void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor& gamma
   });
 }
 
+// bf16 / f16 activations: x (dy, relu_y) widened to f32 (exact), the f32 path with its f32
+// parameters and statistics, y (dx) rounded once: what the CUDA twin computes value by value.
+Tensor widened(const Tensor& t) {
+  return t.defined() ? t.to(DType::f32) : t;
+}
+Tensor f32_for(const Tensor& t) {
+  return t.defined() ? empty_like_layout(t.shape(), t, DType::f32) : t;
+}
+
 }  // namespace
 
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
                              const Tensor& running_mean, const Tensor& running_var, ChannelView v,
-                             double momentum, double eps, bool relu, Stream) {
+                             double momentum, double eps, bool relu, Stream s) {
+  if (is_16bit_float(x.dtype())) {
+    Tensor y32 = f32_for(y);
+    batchnorm_forward_train(widened(x), gamma, beta, y32, save_mean, save_invstd, running_mean,
+                            running_var, v, momentum, eps, relu, s);
+    Tensor(y).copy_(y32);
+    return;
+  }
   visit_floating(x.dtype(), "batchnorm_forward_train", [&](auto z) {
     forward_train_typed<decltype(z)>(x, gamma, beta, y, save_mean, save_invstd, running_mean,
                                      running_var, v, momentum, eps, relu);
@@ -413,7 +430,14 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
 
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
-                            ChannelView v, double eps, bool relu, Stream) {
+                            ChannelView v, double eps, bool relu, Stream s) {
+  if (is_16bit_float(x.dtype())) {
+    Tensor y32 = f32_for(y);
+    batchnorm_forward_eval(widened(x), gamma, beta, running_mean, running_var, y32, v, eps, relu,
+                           s);
+    Tensor(y).copy_(y32);
+    return;
+  }
   visit_floating(x.dtype(), "batchnorm_forward_eval", [&](auto z) {
     forward_eval_typed<decltype(z)>(x, gamma, beta, running_mean, running_var, y, v, eps, relu);
   });
@@ -422,7 +446,14 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
 void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                               const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
                               const Tensor& dgamma, const Tensor& dbeta, const Tensor& relu_y,
-                              ChannelView v, Stream) {
+                              ChannelView v, Stream s) {
+  if (is_16bit_float(x.dtype())) {
+    Tensor dx32 = f32_for(dx);
+    batchnorm_backward_train(widened(x), widened(dy), gamma, save_mean, save_invstd, dx32, dgamma,
+                             dbeta, widened(relu_y), v, s);
+    if (dx.defined()) Tensor(dx).copy_(dx32);
+    return;
+  }
   visit_floating(x.dtype(), "batchnorm_backward_train", [&](auto z) {
     backward_train_typed<decltype(z)>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
                                       relu_y, v);

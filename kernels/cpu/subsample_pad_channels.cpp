@@ -3,6 +3,7 @@
 // coordinate divisions of the header's element functions (which the CUDA twin runs, one thread
 // per element, and which the tests use as the reference: a copy, so the same bits).
 #include <algorithm>
+#include <type_traits>
 
 #include "core/parallel.h"
 #include "kernels/subsample_pad_channels.h"
@@ -104,10 +105,12 @@ void backward_nhwc(const T* dy, T* dx, const SubsamplePad& p) {
 
 void subsample_pad_channels(const Tensor& in, const Tensor& out, const SubsamplePad& p,
                             bool backward, Stream) {
-  visit_floating(out.dtype(), "subsample_pad_channels", [&](auto z) {
-    using T = decltype(z);
-    const T* src = in.data<T>();
-    T* dst = out.data<T>();
+  visit_activation(out.dtype(), "subsample_pad_channels", [&](auto z) {
+    // A copy moves bits: bf16/f16 as uint16_t, whose 0 is +0.0 in both.
+    using S = decltype(z);
+    using T = std::conditional_t<sizeof(S) == 2, uint16_t, S>;
+    const T* src = reinterpret_cast<const T*>(in.data<S>());
+    T* dst = reinterpret_cast<T*>(out.data<S>());
     if (backward)
       p.x.channels_last ? backward_nhwc(src, dst, p) : backward_nchw(src, dst, p);
     else

@@ -1,7 +1,9 @@
 // CUDA batch normalisation. Per-channel sums in two steps with a fixed order: block (c, s) sums
 // slice s of channel c with CUB (grid C x S, S from the sizes alone), then one thread per channel
 // adds its S partials in order. Element-wise parts use the header's element math; a fused ReLU
-// is applied where each value is written (forward) or each dy is read (backward).
+// is applied where each value is written (forward) or each dy is read (backward). Activations
+// (x, y, dy, dx, relu_y) are of storage type A: bf16/f16 values are widened to f32 as they are
+// read and y, dx rounded once as they are written; everything else is T = math_t<A> (f32 then).
 #include <cub/block/block_reduce.cuh>
 
 #include <algorithm>
@@ -76,14 +78,15 @@ static T* mut_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-template <typename T>
+template <typename A>
 static void forward_train_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                 const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
                                 const Tensor& running_mean, const Tensor& running_var,
                                 ChannelView v, double momentum, double eps, bool relu,
                                 Stream s) {
-  const T* px = x.data<T>();
-  T* py = y.data<T>();
+  using T = math_t<A>;
+  const A* px = x.data<A>();
+  A* py = y.data<A>();
   const T *pg = ptr_or_null<T>(gamma), *pb = ptr_or_null<T>(beta);
   T *pm = save_mean.data<T>(), *pi = save_invstd.data<T>();
   T *prm = mut_or_null<T>(running_mean), *prv = mut_or_null<T>(running_var);
@@ -92,13 +95,13 @@ static void forward_train_typed(const Tensor& x, const Tensor& gamma, const Tens
   channel_sums<T>(
       v, x.device(), s,
       [=] __device__(int64_t, int64_t off) {
-        return SumPair<T>{px[off], T(0)};
+        return SumPair<T>{widen(px[off]), T(0)};
       },
       [=] __device__(int64_t c, SumPair<T> t) { pm[c] = t.a * inv_count; });
   channel_sums<T>(
       v, x.device(), s,
       [=] __device__(int64_t c, int64_t off) {
-        T d = px[off] - pm[c];
+        T d = widen(px[off]) - pm[c];
         return SumPair<T>{d * d, T(0)};
       },
       [=] __device__(int64_t c, SumPair<T> t) {
@@ -108,48 +111,50 @@ static void forward_train_typed(const Tensor& x, const Tensor& gamma, const Tens
       });
   launch_elementwise(x.numel(), s, [=] __device__(int64_t i) {
     int64_t c = channel_at(v, i);
-    T o = bn_normalize(px[i], pm[c], pi[c], pg ? pg[c] : T(1), pb ? pb[c] : T(0));
-    py[i] = relu ? relu_forward_element(o) : o;
+    T o = bn_normalize(widen(px[i]), pm[c], pi[c], pg ? pg[c] : T(1), pb ? pb[c] : T(0));
+    py[i] = narrow<A>(relu ? relu_forward_element(o) : o);
   });
 }
 
-template <typename T>
+template <typename A>
 static void forward_eval_typed(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                const Tensor& running_mean, const Tensor& running_var,
                                const Tensor& y, ChannelView v, double eps, bool relu,
                                Stream s) {
-  const T* px = x.data<T>();
-  T* py = y.data<T>();
+  using T = math_t<A>;
+  const A* px = x.data<A>();
+  A* py = y.data<A>();
   const T *pg = ptr_or_null<T>(gamma), *pb = ptr_or_null<T>(beta);
   const T *prm = running_mean.data<T>(), *prv = running_var.data<T>();
   launch_elementwise(x.numel(), s, [=] __device__(int64_t i) {
     int64_t c = channel_at(v, i);
-    T o = bn_normalize(px[i], prm[c], bn_invstd(prv[c], eps), pg ? pg[c] : T(1),
+    T o = bn_normalize(widen(px[i]), prm[c], bn_invstd(prv[c], eps), pg ? pg[c] : T(1),
                        pb ? pb[c] : T(0));
-    py[i] = relu ? relu_forward_element(o) : o;
+    py[i] = narrow<A>(relu ? relu_forward_element(o) : o);
   });
 }
 
-template <typename T>
+template <typename A>
 static void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                                  const Tensor& save_mean, const Tensor& save_invstd,
                                  const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
                                  const Tensor& relu_y, ChannelView v, Stream s) {
-  const T *px = x.data<T>(), *pdy = dy.data<T>(), *pry = ptr_or_null<T>(relu_y);
-  T* pdx = mut_or_null<T>(dx);
+  using T = math_t<A>;
+  const A *px = x.data<A>(), *pdy = dy.data<A>(), *pry = ptr_or_null<A>(relu_y);
+  A* pdx = mut_or_null<A>(dx);
   const T* pg = ptr_or_null<T>(gamma);
   const T *pm = save_mean.data<T>(), *pi = save_invstd.data<T>();
   T *pdg = mut_or_null<T>(dgamma), *pdb = mut_or_null<T>(dbeta);
   const T inv_count = T(1) / static_cast<T>(v.outer * v.inner);
   // means[c] = mean(dy), means[C + c] = mean(dy * xhat)
-  Tensor means = Tensor::empty({2 * v.C}, x.dtype(), x.device());
+  Tensor means = Tensor::empty({2 * v.C}, DTypeOf<T>::value, x.device());
   T* pmeans = means.data<T>();
   const int64_t C = v.C;
   channel_sums<T>(
       v, x.device(), s,
       [=] __device__(int64_t c, int64_t off) {
-        T g = pry ? relu_backward_element(pry[off], pdy[off]) : pdy[off];
-        return SumPair<T>{g, g * (px[off] - pm[c])};
+        T g = pry ? relu_backward_element(widen(pry[off]), widen(pdy[off])) : widen(pdy[off]);
+        return SumPair<T>{g, g * (widen(px[off]) - pm[c])};
       },
       [=] __device__(int64_t c, SumPair<T> t) {
         T sum_dy_xhat = t.b * pi[c];
@@ -161,9 +166,9 @@ static void backward_train_typed(const Tensor& x, const Tensor& dy, const Tensor
   if (!pdx) return;
   launch_elementwise(x.numel(), s, [=] __device__(int64_t i) {
     int64_t c = channel_at(v, i);
-    T g = pry ? relu_backward_element(pry[i], pdy[i]) : pdy[i];
-    pdx[i] = bn_backward_element(g, px[i], pm[c], pi[c], pg ? pg[c] : T(1), pmeans[c],
-                                 pmeans[C + c]);
+    T g = pry ? relu_backward_element(widen(pry[i]), widen(pdy[i])) : widen(pdy[i]);
+    pdx[i] = narrow<A>(bn_backward_element(g, widen(px[i]), pm[c], pi[c], pg ? pg[c] : T(1),
+                                           pmeans[c], pmeans[C + c]));
   });
 }
 
@@ -171,7 +176,7 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
                              const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
                              const Tensor& running_mean, const Tensor& running_var, ChannelView v,
                              double momentum, double eps, bool relu, Stream s) {
-  visit_floating(x.dtype(), "batchnorm_forward_train", [&](auto z) {
+  visit_activation(x.dtype(), "batchnorm_forward_train", [&](auto z) {
     forward_train_typed<decltype(z)>(x, gamma, beta, y, save_mean, save_invstd, running_mean,
                                      running_var, v, momentum, eps, relu, s);
   });
@@ -180,7 +185,7 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
                             ChannelView v, double eps, bool relu, Stream s) {
-  visit_floating(x.dtype(), "batchnorm_forward_eval", [&](auto z) {
+  visit_activation(x.dtype(), "batchnorm_forward_eval", [&](auto z) {
     forward_eval_typed<decltype(z)>(x, gamma, beta, running_mean, running_var, y, v, eps, relu,
                                     s);
   });
@@ -190,7 +195,7 @@ void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& g
                               const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
                               const Tensor& dgamma, const Tensor& dbeta, const Tensor& relu_y,
                               ChannelView v, Stream s) {
-  visit_floating(x.dtype(), "batchnorm_backward_train", [&](auto z) {
+  visit_activation(x.dtype(), "batchnorm_backward_train", [&](auto z) {
     backward_train_typed<decltype(z)>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
                                       relu_y, v, s);
   });

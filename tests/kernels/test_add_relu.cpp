@@ -66,7 +66,7 @@ TEST(AddRelu, ArgumentErrors) {
                       "add_relu_forward", "dtype");
   EXPECT_MINIDL_ERROR(add_relu_backward(a, Tensor(), a), "add_relu_backward", "undefined");
   EXPECT_MINIDL_ERROR(add_relu_backward(Tensor::zeros({2, 3}, DType::i32), a, a),
-                      "add_relu_backward", "expected f32 or f64");
+                      "add_relu_backward", "expected f32, f64, bf16 or f16");
 }
 
 }  // namespace
