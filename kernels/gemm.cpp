@@ -33,10 +33,11 @@ void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tenso
     check_defined(op, *t, "operand");
     check_contiguous(op, *t, "operand");
   }
-  MINIDL_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64, op, ": A ", shape_str(a.shape()),
-               " has dtype ", dtype_name(a.dtype()), ", expected f32 or f64");
+  MINIDL_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64 || is_16bit_float(a.dtype()), op,
+               ": A ", shape_str(a.shape()), " has dtype ", dtype_name(a.dtype()),
+               ", expected f32, f64, bf16 or f16");
   check_dtype(op, b, "B", a.dtype());
-  check_dtype(op, c, "C", a.dtype());
+  check_dtype(op, c, "C", math_dtype(a.dtype()));
   check_same_device(op, {&a, &b, &c});
   int dims = a.dim();
   MINIDL_CHECK((dims == 2 || dims == 3) && b.dim() == dims && c.dim() == dims, op,

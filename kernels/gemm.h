@@ -1,6 +1,11 @@
 // GEMM: C = alpha * op(A) @ op(B) + beta * C over row-major f32 (or f64) matrices, optionally a
 // strided batch. CPU: OpenBLAS sgemm/dgemm; CUDA: cuBLAS (row-major is computed as the column-major
 // product B^T A^T).
+//
+// Mixed precision (docs/precision.md): A and B bf16 (or f16) with an f32 C: the products summed in
+// f32, C written in f32 (no rounding here; Linear rounds after adding its bias). CUDA: cublasGemmEx
+// with f32 compute, which runs on the tensor cores; CPU: A and B widened to f32 (exact), then sgemm:
+// the values of an f32 GEMM over the operands rounded in f32 storage, bit for bit.
 #pragma once
 
 #include "core/dispatch.h"
@@ -18,7 +23,8 @@ struct GemmArgs {
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
 };
 
-// a, b, c point to `dtype` (f32 or f64) elements.
+// a, b point to `dtype` elements (f32, f64, bf16 or f16), c to `dtype` ones, or to f32 ones for
+// bf16 / f16 (math_dtype).
 namespace cpu {
 void gemm(const GemmArgs& g, DType dtype, const void* a, const void* b, void* c, Stream s);
 }
@@ -30,8 +36,9 @@ void gemm(const GemmArgs& g, DType dtype, const void* a, const void* b, void* c,
 void gemm(Device device, const GemmArgs& g, const float* a, const float* b, float* c);
 void gemm(Device device, const GemmArgs& g, const double* a, const double* b, double* c);
 
-// On tensors: A, B, C contiguous, one dtype (f32 or f64), all 2-d ([m, k] / [k, n] / [m, n],
-// transposes applied) or all 3-d with a common batch size.
+// On tensors: A, B, C contiguous, A and B of one dtype (f32, f64, bf16 or f16) and C of its
+// math_dtype (f32 for 16-bit A and B), all 2-d ([m, k] / [k, n] / [m, n], transposes applied) or
+// all 3-d with a common batch size.
 void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
           const Tensor& c);
 

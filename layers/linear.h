@@ -1,5 +1,6 @@
 // Linear: y = x W^T + b, PyTorch's layer. x [N, in_features], weight [out, in] ("weight"), bias
-// [out] ("bias", optional, is_bias_or_norm). GEMMs through kernels/gemm.h (OpenBLAS / cuBLAS).
+// [out] ("bias", optional, is_bias_or_norm). GEMMs through kernels/gemm.h (OpenBLAS / cuBLAS); in
+// bf16 / f16 (compute_precision) 16-bit GEMMs with f32 sums (docs/precision.md).
 #pragma once
 
 #include "layers/module.h"

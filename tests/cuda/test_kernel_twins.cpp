@@ -149,6 +149,29 @@ TEST(CudaTwin, Gemm) {
     }
 }
 
+// cublasGemmEx on bf16 / f16 operands with f32 compute against the CPU twin (widen, sgemm): the
+// same products, summed in cuBLAS's order.
+TEST(CudaTwin, Gemm16BitOperandsIntoF32) {
+  MINIDL_SKIP_WITHOUT_GPU();
+  for (DType p : {DType::bf16, DType::f16})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        Tensor a = random_tensor(ta ? Shape{2, 33, 17} : Shape{2, 17, 33}, 7).to(p);
+        Tensor b = random_tensor(tb ? Shape{2, 65, 33} : Shape{2, 33, 65}, 8).to(p);
+        Tensor c = random_tensor({2, 17, 65}, 9);
+        Tensor c_g = c.to(kGpu);
+        gemm(ta, tb, 0.5f, a, b, 2.f, c);
+        gemm(ta, tb, 0.5f, a.to(kGpu), b.to(kGpu), 2.f, c_g);
+        EXPECT_TRUE(all_close(c_g, c, 1e-4, 1e-4)) << dtype_name(p) << ta << tb;
+        Tensor a2 = a.narrow(0, 0, 1).reshape({a.size(1), a.size(2)});
+        Tensor b2 = b.narrow(0, 0, 1).reshape({b.size(1), b.size(2)});
+        Tensor m = Tensor::empty({17, 65}), m_g = Tensor::empty({17, 65}, DType::f32, kGpu);
+        gemm(ta, tb, 1.0, a2, b2, 0.0, m);
+        gemm(ta, tb, 1.0, a2.to(kGpu), b2.to(kGpu), 0.0, m_g);
+        EXPECT_TRUE(all_close(m_g, m, 1e-4, 1e-4)) << "batch 1";
+      }
+}
+
 TEST(CudaTwin, RandomFillsAreBitIdentical) {
   MINIDL_SKIP_WITHOUT_GPU();
   const int64_t n = 100001;

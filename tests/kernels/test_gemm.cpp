@@ -103,6 +103,31 @@ TEST(Gemm, DoublePrecision) {
 
 // OpenBLAS and cuBLAS take 32-bit sizes: a size past INT32_MAX is refused by name (issue 13: it
 // was narrowed silently, so m = 2^32 + 2 multiplied a 2-row matrix and reported nothing).
+// bf16 / f16 A and B with an f32 C: every transpose, batched, with alpha and beta; the values of
+// the f32 GEMM over the widened operands, bit for bit, and within f32's summation error of the
+// double-precision product (the outside value of "16-bit operands, f32 accumulation").
+TEST(Gemm, SixteenBitOperandsSumInF32IntoAnF32C) {
+  for (DType p : {DType::bf16, DType::f16})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << dtype_name(p) << " ta " << ta << " tb " << tb);
+        Tensor a = random_tensor(ta ? Shape{2, 33, 17} : Shape{2, 17, 33}, 7).to(p);
+        Tensor b = random_tensor(tb ? Shape{2, 65, 33} : Shape{2, 33, 65}, 8).to(p);
+        Tensor c0 = random_tensor({2, 17, 65}, 9);
+        Tensor c = c0.clone(), c32 = c0.clone();
+        gemm(ta, tb, 0.5, a, b, 2.0, c);
+        gemm(ta, tb, 0.5, a.to(DType::f32), b.to(DType::f32), 2.0, c32);
+        EXPECT_EQ(c.to_vector<float>(), c32.to_vector<float>());
+        Tensor ref = naive_gemm(ta, tb, 0.5f, a.to(DType::f32), b.to(DType::f32), 2.f, c0);
+        EXPECT_TRUE(testing::all_close(c, ref, 1e-5, 1e-5));
+      }
+  Tensor a = random_tensor({4, 3}, 1).to(DType::bf16), b = random_tensor({3, 5}, 2).to(DType::bf16);
+  EXPECT_ERROR_MESSAGE(gemm(false, false, 1.0, a, b, 0.0, Tensor::empty({4, 5}, DType::bf16)),
+                       Error, "gemm", "C", "f32");
+  EXPECT_ERROR_MESSAGE(gemm(false, false, 1.0, a, b.to(DType::f16), 0.0, Tensor::empty({4, 5})),
+                       Error, "gemm", "B");
+}
+
 TEST(Gemm, SizesOverAnIntAreRefusedNotWrapped) {
   std::vector<float> a(4, 1.f), b(4, 1.f), c(4, 0.f);
   GemmArgs g;
