@@ -36,6 +36,14 @@ void check_contiguous(const char* op, const Tensor& t, const char* name) {
                " must be contiguous (call .contiguous())");
 }
 
+bool same_memory_order(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return false;
+  if (a.numel() == 0) return true;  // nothing is laid out
+  for (int d = 0; d < a.dim(); ++d)
+    if (a.size(d) > 1 && a.strides()[d] != b.strides()[d]) return false;
+  return true;
+}
+
 void check_dim(const char* op, const Tensor& t, const char* name, int dims) {
   MINIDL_CHECK(t.dim() == dims, op, ": ", name, " must be ", dims, "-d, got ",
                shape_str(t.shape()));

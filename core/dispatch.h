@@ -48,4 +48,10 @@ void check_dtype(const char* op, const Tensor& t, const char* name, DType expect
 void check_contiguous(const char* op, const Tensor& t, const char* name);
 void check_dim(const char* op, const Tensor& t, const char* name, int dims);
 
+// Whether a and b (one shape) lay their elements out in the same order: equal strides in every
+// dimension longer than 1. A dimension of size 1 has no order, so its stride is free: an NHWC
+// [N, C, 1, 1] or [N, 1, H, W] tensor is also dense NCHW, and a copy in the other format has
+// other strides there but the same memory.
+bool same_memory_order(const Tensor& a, const Tensor& b);
+
 }  // namespace minidl

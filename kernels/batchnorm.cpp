@@ -25,7 +25,7 @@ void check_like_x(const char* op, const Tensor& x, const Tensor& t, const char* 
   check_same_shape(op, x, "x", t, name);
   check_dtype(op, t, name, x.dtype());
   check_same_device(op, {&x, &t});
-  MINIDL_CHECK(t.strides() == x.strides() || x.numel() <= 1, op, ": ", name, " ",
+  MINIDL_CHECK(same_memory_order(t, x), op, ": ", name, " ",
                shape_str(t.shape()), " is laid out differently from x");
 }
 

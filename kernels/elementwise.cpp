@@ -20,7 +20,7 @@ void check_elementwise(const char* op, const Tensor& like,
     check_defined(op, *t, "operand");
     check_same_shape(op, like, "input", *t, "operand");
     check_dtype(op, *t, "operand", like.dtype());
-    MINIDL_CHECK(t->strides() == like.strides() || like.numel() <= 1, op, ": operand ",
+    MINIDL_CHECK(same_memory_order(*t, like), op, ": operand ",
                  shape_str(t->shape()), " is laid out differently from the input");
     all.push_back(t);
   }
@@ -33,7 +33,7 @@ Broadcast broadcast_for(const char* op, const Tensor& a, const Tensor& b) {
   check_same_device(op, {&a, &b});
   Broadcast bc;
   if (b.shape() == a.shape()) {
-    MINIDL_CHECK(b.strides() == a.strides() || a.numel() <= 1, op, ": b ", shape_str(b.shape()),
+    MINIDL_CHECK(same_memory_order(b, a), op, ": b ", shape_str(b.shape()),
                  " is laid out differently from a");
     return bc;
   }
